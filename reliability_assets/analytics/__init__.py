@@ -1,0 +1,39 @@
+"""The reference analytics pipeline: sources -> features -> model -> scores -> segments -> KPIs -> summary."""
+
+from reliability_assets.analytics.features import customer_features
+from reliability_assets.analytics.kpis import executive_kpis, executive_kpis_reconcile
+from reliability_assets.analytics.model import (
+    churn_model,
+    churn_model_auc_floor,
+    churn_scores,
+    churn_scores_valid,
+)
+from reliability_assets.analytics.segments import customer_segments
+from reliability_assets.analytics.sources import (
+    SyntheticSource,
+    customers,
+    customers_contract,
+    orders,
+    orders_contract,
+)
+from reliability_assets.analytics.summary import executive_summary
+
+ASSETS = [
+    customers,
+    orders,
+    customer_features,
+    churn_model,
+    churn_scores,
+    customer_segments,
+    executive_kpis,
+    executive_summary,
+]
+ASSET_CHECKS = [
+    customers_contract,
+    orders_contract,
+    churn_model_auc_floor,
+    churn_scores_valid,
+    executive_kpis_reconcile,
+]
+
+__all__ = ["ASSETS", "ASSET_CHECKS", "SyntheticSource"]

@@ -1,0 +1,107 @@
+"""Executive KPIs per segment and overall: revenue, active customers, churn-risk distribution."""
+
+import pandas as pd
+from dagster import AssetCheckResult, AssetExecutionContext, asset, asset_check
+
+from reliability_assets.analytics.generator import AS_OF
+from reliability_assets.metadata import table_metadata
+from reliability_assets.policy import COMPUTE_RETRY, DAILY, OWNERS
+
+HIGH_RISK = 0.5
+ALL = "all"
+SUMMED = (
+    "customers",
+    "active_customers",
+    "revenue_365d",
+    "revenue_90d",
+    "high_risk_customers",
+    "revenue_at_risk",
+)
+
+
+def compute_kpis(segments: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """Revenue at risk = each customer's trailing-year revenue x churn probability, summed."""
+    df = segments[["customer_id", "segment", "churn_probability"]].merge(
+        features[["customer_id", "monetary_365d", "frequency_90d", "monetary_90d"]], on="customer_id"
+    )
+    df["active"] = df["frequency_90d"] > 0
+    df["revenue_90d"] = df["monetary_90d"]
+    df["high_risk"] = df["churn_probability"] >= HIGH_RISK
+    df["revenue_at_risk"] = df["monetary_365d"] * df["churn_probability"]
+
+    def aggregate(group: pd.DataFrame) -> pd.Series:
+        return pd.Series(
+            {
+                "customers": len(group),
+                "active_customers": int(group["active"].sum()),
+                "revenue_365d": group["monetary_365d"].sum(),
+                "revenue_90d": group["revenue_90d"].sum(),
+                "avg_churn_probability": group["churn_probability"].mean(),
+                "high_risk_customers": int(group["high_risk"].sum()),
+                "revenue_at_risk": group["revenue_at_risk"].sum(),
+            }
+        )
+
+    per_segment = df.groupby("segment").apply(aggregate, include_groups=False).reset_index()
+    overall = aggregate(df).to_frame().T.assign(segment=ALL)
+    kpis = pd.concat([per_segment, overall], ignore_index=True)
+    kpis["high_risk_share"] = kpis["high_risk_customers"] / kpis["customers"]
+    for column in ("customers", "active_customers", "high_risk_customers"):
+        kpis[column] = kpis[column].astype("int64")
+    for column in ("revenue_365d", "revenue_90d", "revenue_at_risk"):
+        kpis[column] = kpis[column].astype(float).round(2)
+    for column in ("avg_churn_probability", "high_risk_share"):
+        kpis[column] = kpis[column].astype(float).round(4)
+    kpis.insert(0, "as_of", pd.Timestamp(AS_OF))
+    return kpis
+
+
+@asset(
+    group_name="reporting",
+    kinds={"python", "pandas", "duckdb"},
+    owners=OWNERS,
+    retry_policy=COMPUTE_RETRY,
+    freshness_policy=DAILY,
+    tags={"layer": "marts"},
+)
+def executive_kpis(
+    context: AssetExecutionContext, customer_segments: pd.DataFrame, customer_features: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per segment plus an ``all`` row: customers, active customers (ordered in the last 90
+    days), net revenue, churn risk and revenue at risk."""
+    kpis = compute_kpis(customer_segments, customer_features)
+    total = kpis[kpis["segment"] == ALL].iloc[0]
+    context.add_output_metadata(
+        table_metadata(
+            kpis,
+            revenue_365d=float(total["revenue_365d"]),
+            active_customers=int(total["active_customers"]),
+            high_risk_share=float(total["high_risk_share"]),
+            revenue_at_risk=float(total["revenue_at_risk"]),
+        )
+    )
+    return kpis
+
+
+@asset_check(
+    asset=executive_kpis,
+    name="reconciles",
+    blocking=True,
+    description="Segments add up to the 'all' row (customers, revenue, risk); no segment is double counted.",
+)
+def executive_kpis_reconcile(executive_kpis: pd.DataFrame) -> AssetCheckResult:
+    segments = executive_kpis[executive_kpis["segment"] != ALL]
+    total = executive_kpis[executive_kpis["segment"] == ALL]
+    if len(total) != 1:
+        return AssetCheckResult(passed=False, description=f"expected one '{ALL}' row, found {len(total)}")
+    gaps = {column: round(float(segments[column].sum() - total[column].iloc[0]), 2) for column in SUMMED}
+    # Revenue columns are rounded per row: allow one cent per segment.
+    off = {column: gap for column, gap in gaps.items() if abs(gap) > 0.01 * len(segments)}
+    return AssetCheckResult(
+        passed=not off,
+        description=None
+        if not off
+        else "segments do not add up to the total: "
+        + ", ".join(f"{column} off by {gap}" for column, gap in off.items()),
+        metadata={f"gap_{column}": gap for column, gap in gaps.items()},
+    )

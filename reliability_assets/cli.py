@@ -1,0 +1,190 @@
+"""``reliability``: the headless way in. ``init-home`` prepares a DAGSTER_HOME, ``demo`` materializes the
+whole graph through the Dagster CLI and prints every asset's and check's status, ``status`` prints the
+table for any run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from reliability_assets.analytics.generator import Scenario
+from reliability_assets.settings import dagster_home
+
+DEFINITIONS_MODULE = "reliability_assets.definitions"
+#: Materialization metadata shown in the status table, when an asset has it.
+DETAIL_KEYS = (
+    ("dagster/row_count", "rows"),
+    ("version", "version"),
+    ("holdout_auc", "auc"),
+    ("tier", "tier"),
+)
+DEFAULT_INSTANCE_CONFIG = {"telemetry": {"enabled": False}}
+
+
+def init_home(home: Path | None = None) -> Path:
+    """Create DAGSTER_HOME with a ``dagster.yaml`` that turns telemetry off; keep an existing file."""
+    home = home or dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(yaml.safe_dump(DEFAULT_INSTANCE_CONFIG, sort_keys=False))
+    elif (yaml.safe_load(config.read_text()) or {}).get("telemetry", {}).get("enabled", True):
+        print(
+            f"warning: {config} leaves Dagster telemetry on; add 'telemetry: {{enabled: false}}'",
+            file=sys.stderr,
+        )
+    return home
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    kind: str  # "asset" or "check"
+    name: str
+    status: str
+    detail: str = ""
+
+
+def run_status(run_id: str) -> tuple[str, list[StatusRow]]:
+    """Status of every asset and check of the code location in one run, from the run's event log."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    from reliability_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    with DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            raise SystemExit(f"no run {run_id} in {dagster_home()}")
+        events = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event is not None]
+    by_type: dict[DagsterEventType, list] = {}
+    for event in events:
+        by_type.setdefault(event.event_type, []).append(event)
+
+    def of(kind: DagsterEventType) -> list:
+        return by_type.get(kind, [])
+
+    materialized = {
+        e.asset_key: e.event_specific_data.materialization for e in of(DagsterEventType.ASSET_MATERIALIZATION)
+    }
+    planned = {e.asset_key for e in of(DagsterEventType.ASSET_MATERIALIZATION_PLANNED)}
+    failed_steps = {e.step_key for e in of(DagsterEventType.STEP_FAILURE)}
+    evaluations = {
+        e.event_specific_data.asset_check_key: e.event_specific_data
+        for e in of(DagsterEventType.ASSET_CHECK_EVALUATION)
+    }
+    planned_checks = {
+        e.event_specific_data.asset_check_key for e in of(DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
+    }
+
+    rows = []
+    for key in graph.toposorted_asset_keys:
+        name = key.to_user_string()
+        if key in materialized:
+            metadata = materialized[key].metadata
+            detail = ", ".join(f"{label}={metadata[k].value}" for k, label in DETAIL_KEYS if k in metadata)
+            rows.append(StatusRow("asset", name, "MATERIALIZED", detail))
+        elif key in planned:
+            status = "FAILED" if name in failed_steps else "SKIPPED"
+            rows.append(
+                StatusRow("asset", name, status, "" if status == "FAILED" else "upstream failed or blocked")
+            )
+        else:
+            rows.append(StatusRow("asset", name, "NOT IN RUN"))
+    for check_key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
+        evaluation = evaluations.get(check_key)
+        if evaluation is not None:
+            status = "PASSED" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
+            rows.append(StatusRow("check", name, status, evaluation.description or ""))
+        elif check_key in planned_checks:
+            rows.append(StatusRow("check", name, "SKIPPED", "asset not materialized"))
+        else:
+            rows.append(StatusRow("check", name, "NOT IN RUN"))
+    return run.status.value, rows
+
+
+def format_status(run_id: str, run_status_value: str, rows: list[StatusRow]) -> str:
+    from tabulate import tabulate
+
+    table = tabulate(
+        [(r.kind, r.name, r.status, textwrap.shorten(r.detail, 90)) for r in rows],
+        headers=["kind", "name", "status", "detail"],
+    )
+    return f"run {run_id}: {run_status_value}\n{table}"
+
+
+def latest_run_id() -> str | None:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=1)
+    return runs[0].run_id if runs else None
+
+
+def demo(*, scenario: str | None, seed: int | None, size: int | None) -> int:
+    home = init_home()
+    source_config = {
+        k: v for k, v in {"scenario": scenario, "seed": seed, "size": size}.items() if v is not None
+    }
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "asset",
+        "materialize",
+        "-m",
+        DEFINITIONS_MODULE,
+        "--select",
+        "*",
+        "--config-json",
+        json.dumps({"resources": {"source": {"config": source_config}}}),
+    ]
+    print(f"DAGSTER_HOME={home}\n$ {' '.join(command)}", flush=True)
+    before = latest_run_id()
+    subprocess.run(command, check=False)
+    run_id = latest_run_id()
+    if run_id is None or run_id == before:
+        print("the Dagster CLI did not start a run (see its output above)", file=sys.stderr)
+        return 2
+    status, rows = run_status(run_id)
+    print(format_status(run_id, status, rows))
+    return 0 if status == "SUCCESS" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reliability", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("init-home", help="create DAGSTER_HOME with telemetry off")
+    demo_parser = commands.add_parser(
+        "demo", help="materialize everything via the Dagster CLI; print statuses"
+    )
+    demo_parser.add_argument("--scenario", choices=[s.value for s in Scenario])
+    demo_parser.add_argument("--seed", type=int)
+    demo_parser.add_argument("--size", type=int)
+    status_parser = commands.add_parser("status", help="status of every asset and check in a run")
+    status_parser.add_argument("--run-id", help="default: the latest run")
+    args = parser.parse_args(argv)
+    os.environ["DAGSTER_HOME"] = str(dagster_home())  # one home for this process and the Dagster CLI
+
+    if args.command == "init-home":
+        print(init_home())
+        return 0
+    if args.command == "demo":
+        return demo(scenario=args.scenario, seed=args.seed, size=args.size)
+    run_id = args.run_id or latest_run_id()
+    if run_id is None:
+        print(f"no runs yet in {dagster_home()}", file=sys.stderr)
+        return 2
+    status, rows = run_status(run_id)
+    print(format_status(run_id, status, rows))
+    return 0 if status == "SUCCESS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

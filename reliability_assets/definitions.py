@@ -1,0 +1,26 @@
+"""The code location that ``workspace.yaml`` loads: ``defs``, nothing else."""
+
+from dagster import AssetSelection, Definitions, define_asset_job
+
+from reliability_assets.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
+from reliability_assets.settings import artifacts_dir, duckdb_path, load_settings
+from resources.storage import storage_resources
+
+_settings = load_settings()
+
+reference_pipeline = define_asset_job(
+    "reference_pipeline",
+    selection=AssetSelection.all(),
+    description="The whole reference analytics graph with its checks; pick the scenario under "
+    "resources.source.config in the Launchpad.",
+)
+
+defs = Definitions(
+    assets=ASSETS,
+    asset_checks=ASSET_CHECKS,
+    jobs=[reference_pipeline],
+    resources={
+        "source": SyntheticSource(scenario=_settings.scenario, seed=_settings.seed, size=_settings.size),
+        **storage_resources(duckdb_path=duckdb_path(), artifacts_dir=artifacts_dir()),
+    },
+)

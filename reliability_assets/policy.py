@@ -1,0 +1,25 @@
+"""Defaults every reference asset shares: step retries, freshness, ownership.
+
+The declarative per-asset reliability policy (fallback, rollback target, alert route) grows here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dagster import Backoff, FreshnessPolicy, Jitter, RetryPolicy
+
+OWNERS = ["team:analytics-engineering"]
+
+#: The outer, step-level net (resources own the inner retry loop): 3 retries at ~2 s, ~4 s, ~8 s, +-jitter.
+STEP_RETRY = RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+#: Compute-only steps (pure pandas/sklearn on loaded inputs) fail deterministically: one retry covers a
+#: transient storage lock; more would only repeat the same error.
+COMPUTE_RETRY = RetryPolicy(max_retries=1, delay=1, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+#: Raw sources and the executive outputs are refreshed daily: warn after a day, fail after a day and 2 h.
+DAILY = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
+
+#: The model is retrained weekly.
+WEEKLY = FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))

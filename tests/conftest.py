@@ -1,0 +1,24 @@
+"""Shared fixtures: one real in-process run of the whole graph per scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import ExecuteInProcessResult, instance_for_test
+
+from tests.support import run_reference
+
+
+@pytest.fixture(scope="session")
+def reference_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, tuple[ExecuteInProcessResult, Path]]]:
+    """One real run of the whole graph per scenario, each with its own DuckDB file."""
+    runs = {}
+    with instance_for_test() as instance:
+        for scenario in ("clean", "drifted", "corrupted"):
+            home = tmp_path_factory.mktemp(f"home-{scenario}")
+            runs[scenario] = (run_reference(scenario, home, instance), home)
+        yield runs

@@ -1,0 +1,62 @@
+"""Helpers the tests share: the expected graph, a real in-process run, event lookups."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+
+from reliability_assets.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
+from resources.storage import storage_resources
+
+REPO = Path(__file__).resolve().parents[1]
+#: Console scripts of the environment running the tests (reliability, dagster).
+BIN = Path(sys.executable).parent
+
+ASSET_NAMES = [
+    "customers",
+    "orders",
+    "customer_features",
+    "churn_model",
+    "churn_scores",
+    "customer_segments",
+    "executive_kpis",
+    "executive_summary",
+]
+CHECK_NAMES = [
+    "customers:schema",
+    "customers:unique_key",
+    "customers:valid_values",
+    "orders:schema",
+    "orders:unique_key",
+    "orders:valid_values",
+    "churn_model:auc_floor",
+    "churn_scores:valid_scores",
+    "executive_kpis:reconciles",
+]
+
+
+def run_reference(scenario: str, home: Path, instance: DagsterInstance) -> ExecuteInProcessResult:
+    return materialize(
+        [*ASSETS, *ASSET_CHECKS],
+        resources={
+            "source": SyntheticSource(scenario=scenario),
+            **storage_resources(duckdb_path=home / "reliability.duckdb", artifacts_dir=home / "storage"),
+        },
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def check_results(result: ExecuteInProcessResult) -> dict[str, object]:
+    return {
+        f"{e.asset_check_key.asset_key.to_user_string()}:{e.check_name}": e
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+def materialized(result: ExecuteInProcessResult) -> dict[str, object]:
+    return {
+        e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()
+    }

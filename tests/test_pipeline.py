@@ -1,0 +1,106 @@
+"""The whole reference graph, materialized in-process on a real Dagster instance, per scenario."""
+
+import re
+
+import duckdb
+import pytest
+
+from reliability_assets.analytics.model import AUC_FLOOR
+from tests.support import ASSET_NAMES, CHECK_NAMES, check_results, materialized
+
+
+def test_clean_materializes_every_asset_and_passes_every_check(reference_runs) -> None:
+    result, _ = reference_runs["clean"]
+    assert result.success
+    assert sorted(materialized(result)) == sorted(ASSET_NAMES)
+    checks = check_results(result)
+    assert sorted(checks) == sorted(CHECK_NAMES)
+    assert [name for name, e in checks.items() if not e.passed] == []
+
+
+def test_churn_model_auc_on_clean_data_is_above_the_floor(reference_runs) -> None:
+    result, _ = reference_runs["clean"]
+    model = materialized(result)["churn_model"]
+    auc = model.metadata["holdout_auc"].value
+    # Floor 0.70: see AUC_FLOOR's comment for the measurement across seeds that justifies it.
+    assert AUC_FLOOR == 0.70
+    assert auc >= AUC_FLOOR
+    assert model.metadata["version"].value.startswith("churn-")
+
+
+def test_tables_land_in_duckdb_and_match_the_metadata(reference_runs) -> None:
+    result, home = reference_runs["clean"]
+    meta = materialized(result)
+    with duckdb.connect(str(home / "reliability.duckdb"), read_only=True) as con:
+        for name in (
+            "customers",
+            "orders",
+            "customer_features",
+            "churn_scores",
+            "customer_segments",
+            "executive_kpis",
+        ):
+            (rows,) = con.execute(f"select count(*) from analytics.{name}").fetchone()
+            assert rows == meta[name].metadata["dagster/row_count"].value
+        (total,) = con.execute(
+            "select revenue_365d from analytics.executive_kpis where segment = 'all'"
+        ).fetchone()
+    summary = result.output_for_node("executive_summary")
+    assert f"${total:,.0f}" in summary
+    assert meta["executive_summary"].metadata["tier"].value == "template"
+    assert meta["executive_summary"].metadata["degraded"].value is False
+
+
+def test_every_table_asset_has_schema_and_preview(reference_runs) -> None:
+    result, _ = reference_runs["clean"]
+    for name, event in materialized(result).items():
+        if name in ("churn_model", "executive_summary"):
+            continue
+        columns = [c.name for c in event.metadata["dagster/column_schema"].schema.columns]
+        assert columns, name
+        preview = event.metadata["preview"].value
+        assert all(column in preview for column in columns), name
+
+
+def test_corrupted_data_is_stopped_at_the_gate_with_the_column_and_rule_named(reference_runs) -> None:
+    result, _ = reference_runs["corrupted"]
+    assert not result.success
+    checks = check_results(result)
+    failed = {name: e.description for name, e in checks.items() if not e.passed}
+    assert set(failed) == {
+        "customers:unique_key",
+        "customers:valid_values",
+        "orders:schema",
+        "orders:unique_key",
+    }
+    assert "missing column amount" in failed["orders:schema"]
+    assert "unexpected column order_total" in failed["orders:schema"]
+    assert re.search(r"region: \d+ row\(s\) violate not null", failed["customers:valid_values"])
+    assert re.search(r"plan: \d+ row\(s\) violate not null", failed["customers:valid_values"])
+    assert re.search(r"signup_date: \d+ row\(s\) violate <= 2026-06-30", failed["customers:valid_values"])
+    assert "100 duplicate value(s) of key (customer_id)" in failed["customers:unique_key"]
+    # The renamed column's rules could not run: the passing values check says so instead of staying silent.
+    assert checks["orders:valid_values"].description == "not checked (column missing): amount"
+    # The gate holds: nothing downstream of the raw tables was computed from bad data.
+    assert sorted(materialized(result)) == ["customers", "orders"]
+
+
+def test_drifted_data_flows_through_and_says_which_scenario(reference_runs) -> None:
+    result, _ = reference_runs["drifted"]
+    assert result.success
+    meta = materialized(result)
+    assert meta["orders"].metadata["scenario"].value == "drifted"
+    assert meta["customers"].metadata["source"].value == "synthetic:drifted:seed=7:size=5000"
+
+
+@pytest.mark.parametrize("scenario", ["clean"])
+def test_same_data_same_model_version(reference_runs, scenario, tmp_path) -> None:
+    from dagster import instance_for_test
+
+    from tests.support import run_reference
+
+    first, _ = reference_runs[scenario]
+    with instance_for_test() as instance:
+        second = run_reference(scenario, tmp_path, instance)
+    version = [materialized(r)["churn_model"].metadata["version"].value for r in (first, second)]
+    assert version[0] == version[1]
