@@ -12,6 +12,7 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -91,11 +92,16 @@ def run_status(run_id: str) -> tuple[str, list[StatusRow]]:
             metadata = materialized[key].metadata
             detail = ", ".join(f"{label}={metadata[k].value}" for k, label in DETAIL_KEYS if k in metadata)
             rows.append(StatusRow("asset", name, "MATERIALIZED", detail))
+        elif key in planned and name in failed_steps:
+            rows.append(StatusRow("asset", name, "FAILED", "step failed: see the run's logs"))
         elif key in planned:
-            status = "FAILED" if name in failed_steps else "SKIPPED"
-            rows.append(
-                StatusRow("asset", name, status, "" if status == "FAILED" else "upstream failed or blocked")
-            )
+            blockers = [
+                f"{k.asset_key.to_user_string()}:{k.name}"
+                for k, e in evaluations.items()
+                if not e.passed and e.blocking and k.asset_key in _ancestors(graph, key)
+            ]
+            reason = f"blocked by {', '.join(sorted(blockers))}" if blockers else "an upstream step failed"
+            rows.append(StatusRow("asset", name, "SKIPPED", reason))
         else:
             rows.append(StatusRow("asset", name, "NOT IN RUN"))
     for check_key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
@@ -109,6 +115,17 @@ def run_status(run_id: str) -> tuple[str, list[StatusRow]]:
         else:
             rows.append(StatusRow("check", name, "NOT IN RUN"))
     return run.status.value, rows
+
+
+def _ancestors(graph: Any, key: Any) -> set[Any]:
+    seen: set[Any] = set()
+    stack = list(graph.get(key).parent_keys)
+    while stack:
+        parent = stack.pop()
+        if parent not in seen:
+            seen.add(parent)
+            stack.extend(graph.get(parent).parent_keys)
+    return seen
 
 
 def format_status(run_id: str, run_status_value: str, rows: list[StatusRow]) -> str:

@@ -104,3 +104,18 @@ def test_same_data_same_model_version(reference_runs, scenario, tmp_path) -> Non
         second = run_reference(scenario, tmp_path, instance)
     version = [materialized(r)["churn_model"].metadata["version"].value for r in (first, second)]
     assert version[0] == version[1]
+
+
+def test_auc_gate_stops_a_model_without_signal() -> None:
+    """The gate can fail: the same features with shuffled labels train a model the check refuses."""
+    from reliability_assets.analytics.features import compute_customer_features
+    from reliability_assets.analytics.generator import AS_OF, generate
+    from reliability_assets.analytics.model import churn_model_auc_floor, train_churn_model
+
+    data = generate(seed=7, size=5_000)
+    features = compute_customer_features(data.customers, data.orders, as_of=AS_OF)
+    shuffled = data.customers["churned"].sample(frac=1, random_state=0).reset_index(drop=True)
+    model = train_churn_model(features, shuffled)
+    result = churn_model_auc_floor(model)
+    assert not result.passed
+    assert f"below the floor {AUC_FLOOR}" in result.description

@@ -22,7 +22,8 @@ def template_summary(kpis: pd.DataFrame) -> str:
     """A deterministic narrative: every figure it cites is a value of ``kpis`` (rounded for reading)."""
     total = kpis[kpis["segment"] == ALL].iloc[0]
     segments = kpis[kpis["segment"] != ALL].sort_values("revenue_at_risk", ascending=False)
-    worst = segments.iloc[0]
+    exposed = segments.iloc[0]
+    riskiest = segments.sort_values("high_risk_share", ascending=False).iloc[0]
     active_share = total["active_customers"] / total["customers"]
     lines = [
         f"# Executive summary, as of {pd.Timestamp(total['as_of']).date().isoformat()}",
@@ -33,9 +34,10 @@ def template_summary(kpis: pd.DataFrame) -> str:
         "",
         f"The churn model rates {int(total['high_risk_customers']):,} customers "
         f"({_pct(total['high_risk_share'])}) at high risk; {_money(total['revenue_at_risk'])} of "
-        f"trailing-year revenue is at risk. The most exposed segment is **{worst['segment']}**: "
-        f"{_money(worst['revenue_at_risk'])} at risk across {int(worst['customers']):,} customers, "
-        f"{_pct(worst['high_risk_share'])} of them at high risk.",
+        f"trailing-year revenue is at risk. Most of it sits in **{exposed['segment']}** "
+        f"({_money(exposed['revenue_at_risk'])} across {int(exposed['customers']):,} customers); the "
+        f"highest share of high-risk customers is in **{riskiest['segment']}** "
+        f"({_pct(riskiest['high_risk_share'])} of {int(riskiest['customers']):,}).",
         "",
         "| segment | customers | active | revenue (12 mo) | revenue at risk | high risk |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
