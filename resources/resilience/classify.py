@@ -1,0 +1,185 @@
+"""Every failure, one action. The table below is the only place where an error decides what happens next;
+the LLM and HTTP resources both act on its verdicts.
+
+| failure                                                        | action           | counts against breaker |
+| -------------------------------------------------------------- | ---------------- | ---------------------- |
+| timeout, connection error, 408, 409, 5xx                       | retry            | yes                    |
+| malformed JSON body, wrong-shape body (provider faults)        | retry            | yes                    |
+| 429 rate limit                                                 | wait_retry_after | yes                    |
+| 429 insufficient_quota, 401, 403, 404                          | failover         | no (not load related)  |
+| 400 context_length_exceeded                                    | trim_or_escalate | no                     |
+| other 4xx (our request is wrong: retrying cannot help)         | failover         | no                     |
+| schema-invalid output                                          | reask            | no                     |
+| finish_reason=length                                           | raise_max_tokens | no                     |
+| content filter, refusal, blocked prompt                        | human_review     | no                     |
+| breaker open, budget exhausted, deadline too short             | failover         | no                     |
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from time import time
+
+
+class Action(StrEnum):
+    retry = "retry"
+    wait_retry_after = "wait_retry_after"
+    failover = "failover"
+    trim_or_escalate = "trim_or_escalate"
+    reask = "reask"
+    raise_max_tokens = "raise_max_tokens"
+    human_review = "human_review"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    retry_after_s: float | None = None
+    breaker_failure: bool = False
+    status: int | None = None
+
+
+class ReliabilityError(Exception):
+    """Failures our own code detects; each subclass is one row of the table."""
+
+    action: Action = Action.failover
+    breaker_failure = False
+
+
+class MalformedResponse(ReliabilityError):
+    """A 200 whose body is not what the API promises (truncated JSON, no ``choices``)."""
+
+    action, breaker_failure = Action.retry, True
+
+
+class SchemaInvalid(ReliabilityError):
+    action = Action.reask
+
+
+class OutputTruncated(ReliabilityError):
+    action = Action.raise_max_tokens
+
+
+class NeedsHumanReview(ReliabilityError):
+    """Content filter, refusal, or a prompt the injection screen blocked."""
+
+    action = Action.human_review
+
+
+class CircuitOpen(ReliabilityError):
+    action = Action.failover
+
+
+class BudgetExhausted(ReliabilityError):
+    action = Action.failover
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """``retry-after-ms``, then ``retry-after`` (seconds or an HTTP date), as the openai SDK reads them."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+        except (TypeError, ValueError):
+            return None
+
+
+def classify_status(
+    status: int, headers: Mapping[str, str] | None = None, code: str | None = None
+) -> Decision:
+    """An HTTP error response, by status and the provider's error code."""
+    label = f"HTTP {status}" + (f" {code}" if code else "")
+    if status == 429 and code == "insufficient_quota":
+        return Decision(Action.failover, f"{label}: quota exhausted, retrying cannot help", status=status)
+    if status == 429:
+        wait = retry_after_seconds(headers)
+        return Decision(
+            Action.wait_retry_after, f"{label}: rate limited", wait, breaker_failure=True, status=status
+        )
+    if status in (401, 403):
+        return Decision(Action.failover, f"{label}: credentials refused", status=status)
+    if status == 404:
+        return Decision(Action.failover, f"{label}: model or endpoint not found", status=status)
+    if status == 400 and code == "context_length_exceeded":
+        return Decision(
+            Action.trim_or_escalate, f"{label}: input longer than the context window", status=status
+        )
+    if status in (408, 409) or status >= 500:
+        return Decision(Action.retry, f"{label}: transient", breaker_failure=True, status=status)
+    return Decision(Action.failover, f"{label}: request rejected", status=status)
+
+
+def classify(error: BaseException) -> Decision:
+    """Any exception from a provider call (openai SDK, httpx, our own checks) -> its Decision."""
+    if isinstance(error, ReliabilityError):
+        return Decision(
+            error.action, str(error) or type(error).__name__, breaker_failure=error.breaker_failure
+        )
+    if isinstance(error, json.JSONDecodeError):  # the openai SDK raises it raw on a truncated 200 body
+        return Decision(Action.retry, f"malformed JSON from provider: {error.msg}", breaker_failure=True)
+    module = type(error).__module__.split(".")[0]
+    if module == "openai":
+        return _classify_openai(error)
+    if module in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        return _classify_httpx(error)
+    if isinstance(error, (TimeoutError, ConnectionError)):
+        return Decision(Action.retry, f"{type(error).__name__}: {error}", breaker_failure=True)
+    return Decision(Action.failover, f"unexpected {type(error).__name__}: {error}", breaker_failure=True)
+
+
+def _classify_openai(error: BaseException) -> Decision:
+    import openai
+
+    if isinstance(error, openai.APIStatusError):
+        code = getattr(error, "code", None)
+        return classify_status(
+            error.status_code, error.response.headers, code if isinstance(code, str) else None
+        )
+    if isinstance(error, openai.APITimeoutError):
+        return Decision(Action.retry, "timeout", breaker_failure=True)
+    if isinstance(error, openai.APIConnectionError):
+        return Decision(Action.retry, f"connection error: {error}", breaker_failure=True)
+    if isinstance(error, openai.LengthFinishReasonError):
+        return Decision(Action.raise_max_tokens, "finish_reason=length: output cut at max_tokens")
+    if isinstance(error, openai.ContentFilterFinishReasonError):
+        return Decision(Action.human_review, "finish_reason=content_filter")
+    if isinstance(error, openai.APIResponseValidationError):
+        return Decision(Action.retry, f"malformed response: {error}", breaker_failure=True)
+    return Decision(Action.failover, f"{type(error).__name__}: {error}", breaker_failure=True)
+
+
+def _classify_httpx(error: BaseException) -> Decision:
+    name = type(error).__name__
+    if name == "HTTPStatusError":
+        response = error.response  # type: ignore[attr-defined]
+        return classify_status(response.status_code, response.headers, _error_code(response))
+    if "Timeout" in name:
+        return Decision(Action.retry, f"timeout ({name})", breaker_failure=True)
+    return Decision(Action.retry, f"transport error ({name}): {error}", breaker_failure=True)
+
+
+def _error_code(response: object) -> str | None:
+    try:
+        body = response.json()  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") or error.get("type") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None

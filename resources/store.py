@@ -1,0 +1,228 @@
+"""The reliability store: state that must survive a process (breakers, rate-limit buckets, the validated
+response cache, the dead-letter queue), shared by every step of every run.
+
+Dagster's multiprocess executor runs each step in its own process, so in-memory breaker state forgets
+everything. Here it lives in SQL: a SQLite file under ``DAGSTER_HOME`` by default (WAL mode, a busy timeout,
+``BEGIN IMMEDIATE`` so read-modify-write transactions serialize instead of failing with "database is
+locked"), any SQLAlchemy URL (e.g. PostgreSQL, rows locked with ``SELECT ... FOR UPDATE``) when deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+
+STORE_URL_ENV = "RELIABILITY_STORE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+metadata = MetaData()
+
+breaker_state = Table(
+    "breaker_state",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("state", String(16), nullable=False, default="closed"),
+    Column("window", JSON, nullable=False, default=list),  # outcomes, oldest first: "ok", "fail", "slow"
+    Column("open_until", Float, nullable=False, default=0.0),
+    Column("open_reason", Text, nullable=False, default=""),
+    Column("half_open_in_flight", Integer, nullable=False, default=0),
+    Column("half_open_successes", Integer, nullable=False, default=0),
+    Column("transitions", Integer, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False, default=0.0),
+)
+
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("blocked_until", Float, nullable=False, default=0.0),
+)
+
+response_cache = Table(
+    "response_cache",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("tier", String(200), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("key", String(128), primary_key=True),  # idempotency key: the same request lands once
+    Column("source", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("attempts", JSON, nullable=False),
+    Column("status", String(16), nullable=False, default="open"),  # open | replayed | resolved
+    Column("note", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+
+def default_store_url() -> str:
+    """``RELIABILITY_STORE_URL``, else a SQLite file in ``$DAGSTER_HOME`` (or ``.dagster_home``)."""
+    if os.environ.get(STORE_URL_ENV):
+        return os.environ[STORE_URL_ENV]
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+    return f"sqlite:///{home / 'reliability_store.sqlite'}"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # Take the write lock up front: two readers upgrading to writers would otherwise deadlock and
+        # one would fail at once with "database is locked", whatever the busy timeout.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class ReliabilityStore:
+    """One engine per URL per process; tables are created on first use."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_store_url()
+        self.engine = _engine(self.url, os.getpid())  # a forked child must not reuse its parent's pool
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def locked_row(self, connection: Connection, table: Table, key: str, defaults: Mapping[str, Any]) -> dict:
+        """The row for ``key``, created from ``defaults`` if missing, locked until the transaction ends."""
+        primary = next(iter(table.primary_key.columns))
+        insert = _dialect_insert(self.engine, table).values({primary.name: key, **defaults})
+        connection.execute(insert.on_conflict_do_nothing(index_elements=[primary.name]))
+        query = select(table).where(primary == key)
+        if not self.is_sqlite:
+            query = query.with_for_update()
+        return dict(connection.execute(query).mappings().one())
+
+    def update_row(self, connection: Connection, table: Table, key: str, values: Mapping[str, Any]) -> None:
+        primary = next(iter(table.primary_key.columns))
+        connection.execute(table.update().where(primary == key).values(**values))
+
+    # --- validated-response cache -------------------------------------------------------------------
+
+    def cache_put(self, key: str, tier: str, response: Any) -> None:
+        with self.transaction() as connection:
+            row = {"tier": tier, "response": response, "created_at": time.time()}
+            self.locked_row(connection, response_cache, key, row)
+            self.update_row(connection, response_cache, key, row)
+
+    def cache_get(self, key: str) -> dict | None:
+        with self.engine.connect() as connection:
+            row = (
+                connection.execute(select(response_cache).where(response_cache.c.key == key))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    # --- dead-letter queue --------------------------------------------------------------------------
+
+    def dead_letter(
+        self, *, key: str, source: str, reason: str, request: Any, attempts: list[dict]
+    ) -> tuple[dict, bool]:
+        """Store a request nobody could serve. Idempotent by ``key``: a repeat adds its attempts to the
+        existing entry (and reopens it) instead of creating a second one. Returns (entry, created)."""
+        now = time.time()
+        with self.transaction() as connection:
+            defaults = {
+                "source": source,
+                "reason": reason,
+                "request": request,
+                "attempts": [],
+                "status": "open",
+                "note": "",
+                "created_at": now,
+                "updated_at": now,
+            }
+            row = self.locked_row(connection, dead_letters, key, defaults)
+            created = not row["attempts"]
+            merged = [*row["attempts"], *attempts]
+            values = {"attempts": merged, "reason": reason, "status": "open", "updated_at": now}
+            self.update_row(connection, dead_letters, key, values)
+        return {**row, **values}, created
+
+    def dead_letters(self, *, status: str | None = "open", limit: int = 100) -> list[dict]:
+        query = select(dead_letters).order_by(dead_letters.c.created_at).limit(limit)
+        if status is not None:
+            query = query.where(dead_letters.c.status == status)
+        with self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+    def dead_letter_entry(self, key: str) -> dict | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(dead_letters).where(dead_letters.c.key == key)).mappings().first()
+        return dict(row) if row else None
+
+    def set_dead_letter_status(self, key: str, status: str, note: str = "") -> None:
+        with self.transaction() as connection:
+            found = connection.execute(
+                dead_letters.update()
+                .where(dead_letters.c.key == key)
+                .values(status=status, note=note, updated_at=time.time())
+            )
+            if found.rowcount == 0:
+                raise KeyError(f"no dead letter with key {key!r}")
+
+
+def _dialect_insert(engine: Engine, table: Table) -> Any:
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
+
+
+@cache
+def _engine(url: str, _pid: int) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True, json_serializer=lambda v: json.dumps(v, default=str))
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    metadata.create_all(engine)
+    return engine

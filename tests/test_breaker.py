@@ -1,0 +1,155 @@
+"""The circuit breaker and the rate limiter keep their state in the reliability store (SQLite here)."""
+
+import multiprocessing
+import time
+
+import pytest
+
+from resources.resilience import BreakerConfig, BreakerState, CircuitBreaker, RateLimiter
+from resources.resilience.ratelimit import parse_reset
+from resources.store import ReliabilityStore
+
+FAST = BreakerConfig(
+    sliding_window_size=10,
+    minimum_number_of_calls=4,
+    failure_rate_threshold=0.5,
+    wait_duration_in_open_state_s=0.3,
+    permitted_number_of_calls_in_half_open_state=2,
+    slow_call_duration_threshold_s=1.0,
+    slow_call_rate_threshold=0.75,
+)
+
+
+@pytest.fixture
+def store_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'store.sqlite'}"
+
+
+def test_opens_at_the_failure_rate_threshold_only_after_the_minimum_calls(store_url) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+    for _ in range(3):
+        assert breaker.acquire().allowed
+        assert breaker.record_failure("503").state is BreakerState.closed  # 3 calls < minimum 4
+    assert breaker.acquire().allowed
+    outcome = breaker.record_failure("503")
+    assert (outcome.state, outcome.transition) == (BreakerState.open, "closed->open")
+    refused = breaker.acquire()
+    assert not refused.allowed and 0 < refused.retry_in_s <= 0.3
+
+
+def test_a_healthy_mix_stays_closed(store_url) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+    for i in range(30):
+        breaker.acquire()
+        if i % 4 == 0:  # 25% failures, under the 50% threshold
+            breaker.record_failure()
+        else:
+            breaker.record_success(0.01)
+    assert breaker.snapshot()["state"] == "closed"
+
+
+def test_slow_calls_open_it_too(store_url) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+    for _ in range(4):
+        breaker.acquire()
+        outcome = breaker.record_success(duration_s=1.5)
+    assert outcome.transition == "closed->open"
+    assert "slow-call rate 100%" in breaker.snapshot()["open_reason"]
+
+
+def test_half_open_admits_the_permitted_probes_then_closes_or_reopens(store_url) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+    breaker.open_for(0.2, "test")
+    assert not breaker.acquire().allowed
+    time.sleep(0.25)
+    first = breaker.acquire()
+    assert first.allowed and first.transition == "open->half_open"
+    assert breaker.acquire().allowed  # second permitted probe
+    assert not breaker.acquire().allowed  # a third is refused while two are in flight
+    breaker.record_success(0.01)
+    assert breaker.record_success(0.01).transition == "half_open->closed"
+
+    breaker.open_for(0.1, "again")
+    time.sleep(0.15)
+    assert breaker.acquire().allowed
+    assert breaker.record_failure("still down").transition == "half_open->open"
+    assert not breaker.acquire().allowed
+
+
+def test_open_for_retry_after_is_exact(store_url) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+    started = time.time()
+    breaker.open_for(0.5, "429 retry-after 0.5")
+    while not breaker.acquire().allowed:
+        time.sleep(0.01)
+    assert time.time() - started >= 0.5
+
+
+def _open_in_another_process(url: str) -> None:
+    CircuitBreaker(ReliabilityStore(url), "shared", FAST).open_for(30, "opened by another process")
+
+
+def test_state_is_shared_between_processes(store_url) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    process = spawn.Process(target=_open_in_another_process, args=(store_url,))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    permission = CircuitBreaker(ReliabilityStore(store_url), "shared", FAST).acquire()
+    assert not permission.allowed and permission.state is BreakerState.open
+
+
+def _hammer(url: str, calls: int) -> tuple[int, int]:
+    store = ReliabilityStore(url)
+    breaker = CircuitBreaker(
+        store, "hammered", BreakerConfig(sliding_window_size=10_000, minimum_number_of_calls=10_000)
+    )
+    limiter = RateLimiter(store, "hammered", requests_per_minute=600)
+    granted = 0
+    for i in range(calls):
+        breaker.acquire()
+        breaker.record_failure() if i % 2 else breaker.record_success(0.001)
+        granted += limiter.try_acquire() == 0.0
+    return calls, granted
+
+
+def test_many_processes_lose_no_update_and_never_see_database_locked(store_url) -> None:
+    processes, calls = 8, 40
+    ReliabilityStore(store_url)  # create the tables once
+    started = time.time()
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        results = pool.starmap(_hammer, [(store_url, calls)] * processes)  # an exception here fails the test
+    elapsed = time.time() - started
+    window = CircuitBreaker(ReliabilityStore(store_url), "hammered").snapshot()["window"]
+    assert len(window) == processes * calls  # every record_* landed: no lost update
+    assert window.count("fail") == window.count("ok") == processes * calls // 2
+    granted = sum(g for _, g in results)
+    rate = 600 * 0.95 / 60
+    assert granted <= rate + rate * elapsed + 1  # the bucket never admitted more than it held
+    assert granted >= 1
+
+
+def test_rate_limiter_paces_to_the_quota_and_honours_retry_after(store_url) -> None:
+    limiter = RateLimiter(ReliabilityStore(store_url), "paced", requests_per_minute=120)
+    burst = 0
+    while (wait := limiter.try_acquire()) == 0.0:
+        burst += 1
+    assert burst == 1  # the bucket holds one second's worth: 120 x 0.95 / 60 = 1.9 requests
+    assert 0 < wait <= 60 / (120 * 0.95)
+    limiter.block_for(1.0)
+    time.sleep(wait)
+    assert limiter.try_acquire() > 0.5  # blocked by Retry-After, for every process using the store
+
+
+def test_rate_limit_headers_pull_the_bucket_down(store_url) -> None:
+    limiter = RateLimiter(ReliabilityStore(store_url), "headers", requests_per_minute=6000)
+    limiter.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1.5s"})
+    assert 1.0 < limiter.try_acquire() <= 1.5
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5), ("0.5s", 0.5), ("soon", None)],
+)
+def test_reset_durations_parse_like_openai_sends_them(value: str, seconds: float | None) -> None:
+    assert parse_reset(value) == (pytest.approx(seconds) if seconds is not None else None)
