@@ -3,7 +3,7 @@
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
-from reliability_assets.settings import artifacts_dir, duckdb_path, load_settings
+from reliability_assets.settings import artifacts_dir, duckdb_path, load_settings, reference_llm
 from resources.storage import storage_resources
 
 _settings = load_settings()
@@ -21,6 +21,7 @@ defs = Definitions(
     jobs=[reference_pipeline],
     resources={
         "source": SyntheticSource(scenario=_settings.scenario, seed=_settings.seed, size=_settings.size),
+        "llm": reference_llm(),
         **storage_resources(duckdb_path=duckdb_path(), artifacts_dir=artifacts_dir()),
     },
 )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dagster import EnvVar
 from pydantic import BaseModel, Field, ValidationError
 
 from reliability_assets.analytics.generator import Scenario
+from resources.llm import LLMEndpoint, ResilientLLM
 
 
 class SettingsError(ValueError):
@@ -60,3 +62,49 @@ def duckdb_path() -> Path:
 def artifacts_dir() -> Path:
     """Pickled non-table outputs (the model, the summary) live beside the DuckDB file."""
     return dagster_home() / "storage"
+
+
+def _secret(name: str) -> EnvVar | None:
+    """An ``EnvVar`` (resolved at run time, never shown in the UI) when set; None makes the tier skip."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def reference_llm() -> ResilientLLM:
+    """Primary and secondary OpenAI-compatible models, then a local server; any of them may be absent."""
+    key = _secret("OPENAI_API_KEY")
+    base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    env = os.environ.get
+    return ResilientLLM(
+        endpoints=[
+            LLMEndpoint(
+                name="primary",
+                model=env("RELIABILITY_LLM_PRIMARY_MODEL", "gpt-4o-mini"),
+                base_url=base_url,
+                api_key=key,
+                input_price_per_1k=0.00015,
+                output_price_per_1k=0.0006,
+                requests_per_minute=500,
+                tokens_per_minute=200_000,
+            ),
+            LLMEndpoint(
+                name="secondary",
+                model=env("RELIABILITY_LLM_SECONDARY_MODEL", "gpt-4o"),
+                base_url=base_url,
+                api_key=key,
+                input_price_per_1k=0.0025,
+                output_price_per_1k=0.01,
+                requests_per_minute=500,
+                tokens_per_minute=30_000,
+            ),
+            LLMEndpoint(
+                name="local",
+                model=env("RELIABILITY_LLM_LOCAL_MODEL", "llama3.1"),
+                base_url=env("RELIABILITY_LLM_LOCAL_URL") or None,
+                require_api_key=False,
+                json_schema=False,
+                timeout_s=60,
+                context_window=8_192,
+            ),
+        ],
+        chaos=env("RELIABILITY_CHAOS", ""),
+    )

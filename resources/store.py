@@ -79,7 +79,7 @@ dead_letters = Table(
     Column("reason", Text, nullable=False),
     Column("request", JSON, nullable=False),
     Column("attempts", JSON, nullable=False),
-    Column("status", String(16), nullable=False, default="open"),  # open | replayed | resolved
+    Column("status", String(16), nullable=False, default="open"),  # in_flight | open | replayed | resolved
     Column("note", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -178,11 +178,36 @@ class ReliabilityStore:
                 "updated_at": now,
             }
             row = self.locked_row(connection, dead_letters, key, defaults)
-            created = not row["attempts"]
+            created = row["status"] == "in_flight" or not row["attempts"]
             merged = [*row["attempts"], *attempts]
             values = {"attempts": merged, "reason": reason, "status": "open", "updated_at": now}
             self.update_row(connection, dead_letters, key, values)
         return {**row, **values}, created
+
+    def begin_request(self, *, key: str, source: str, request: Any) -> None:
+        """Write-ahead: record the request as ``in_flight`` before any provider is called, so a process
+        killed mid-call (SIGKILL, OOM, a lost node) leaves it in the queue instead of losing it. An entry
+        already waiting for a person keeps its status."""
+        now = time.time()
+        defaults = {
+            "source": source,
+            "reason": "in flight: the process ended before an answer was recorded",
+            "request": request,
+            "attempts": [],
+            "status": "in_flight",
+            "note": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.transaction() as connection:
+            self.locked_row(connection, dead_letters, key, defaults)
+
+    def end_request(self, key: str) -> None:
+        """The request was served: drop its write-ahead entry (entries for a person stay)."""
+        with self.transaction() as connection:
+            connection.execute(
+                dead_letters.delete().where(dead_letters.c.key == key, dead_letters.c.status == "in_flight")
+            )
 
     def dead_letters(self, *, status: str | None = "open", limit: int = 100) -> list[dict]:
         query = select(dead_letters).order_by(dead_letters.c.created_at).limit(limit)

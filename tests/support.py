@@ -8,6 +8,7 @@ from pathlib import Path
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
+from resources.llm import ResilientLLM
 from resources.storage import storage_resources
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,18 +35,29 @@ CHECK_NAMES = [
     "churn_model:auc_floor",
     "churn_scores:valid_scores",
     "executive_kpis:reconciles",
+    "executive_summary:served_by_model",
 ]
 
 
-def run_reference(scenario: str, home: Path, instance: DagsterInstance) -> ExecuteInProcessResult:
+def run_reference(
+    scenario: str,
+    home: Path,
+    instance: DagsterInstance,
+    *,
+    llm: ResilientLLM | None = None,
+    tags: dict[str, str] | None = None,
+) -> ExecuteInProcessResult:
+    """The whole graph in-process. Without ``llm``: no endpoint configured, as on a machine with no key."""
     return materialize(
         [*ASSETS, *ASSET_CHECKS],
         resources={
             "source": SyntheticSource(scenario=scenario),
+            "llm": llm or ResilientLLM(store_url=f"sqlite:///{home / 'store.sqlite'}"),
             **storage_resources(duckdb_path=home / "reliability.duckdb", artifacts_dir=home / "storage"),
         },
         instance=instance,
         raise_on_error=False,
+        tags=tags,
     )
 
 

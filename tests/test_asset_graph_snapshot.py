@@ -27,6 +27,7 @@ def _describe_graph() -> dict:
             "owners": list(spec.owners),
             "freshness": repr(spec.freshness_policy) if spec.freshness_policy else None,
             "retry": repr(retry) if retry else None,
+            "pool": node.assets_def.op.pool,
             "checks": sorted(
                 f"{key.name} (blocking={graph.get_check_spec(key).blocking})"
                 for key in graph.asset_check_keys

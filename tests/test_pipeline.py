@@ -15,7 +15,10 @@ def test_clean_materializes_every_asset_and_passes_every_check(reference_runs) -
     assert sorted(materialized(result)) == sorted(ASSET_NAMES)
     checks = check_results(result)
     assert sorted(checks) == sorted(CHECK_NAMES)
-    assert [name for name, e in checks.items() if not e.passed] == []
+    assert [name for name, e in checks.items() if not e.passed] == ["executive_summary:served_by_model"]
+    # No key, no local model: the template served, and the summary says so with a WARN, not silence.
+    degraded = checks["executive_summary:served_by_model"]
+    assert degraded.severity.value == "WARN" and "served by deterministic" in degraded.description
 
 
 def test_churn_model_auc_on_clean_data_is_above_the_floor(reference_runs) -> None:
@@ -47,8 +50,9 @@ def test_tables_land_in_duckdb_and_match_the_metadata(reference_runs) -> None:
         ).fetchone()
     summary = result.output_for_node("executive_summary")
     assert f"${total:,.0f}" in summary
-    assert meta["executive_summary"].metadata["tier"].value == "template"
-    assert meta["executive_summary"].metadata["degraded"].value is False
+    assert meta["executive_summary"].metadata["tier"].value == "deterministic"
+    assert meta["executive_summary"].metadata["degraded"].value is True
+    assert meta["executive_summary"].metadata["llm/attempts"].value == 0
 
 
 def test_every_table_asset_has_schema_and_preview(reference_runs) -> None:
@@ -119,3 +123,50 @@ def test_auc_gate_stops_a_model_without_signal() -> None:
     result = churn_model_auc_floor(model)
     assert not result.passed
     assert f"below the floor {AUC_FLOOR}" in result.description
+
+
+def test_the_summary_is_written_by_the_model_when_one_answers(tmp_path) -> None:
+    from dagster import instance_for_test
+
+    from reliability_assets.analytics.summary import ExecutiveBrief, Insight
+    from resources.llm import LLMEndpoint, ResilientLLM
+    from tests.fake_openai import FakeOpenAI, Fault
+    from tests.support import run_reference
+
+    brief = ExecutiveBrief(
+        headline="Model-written headline",
+        insights=[Insight(text=f"insight {i}", segment="all", kpi="revenue_365d") for i in range(3)],
+        risks=["churn"],
+    )
+    with FakeOpenAI() as server, instance_for_test() as instance:
+        for model in ("gpt-4o-mini", "gpt-4o"):
+            server.set_responder(model, lambda body: brief.model_dump_json())
+        server.set_default("gpt-4o-mini", Fault.status(503))
+        endpoint = {"base_url": server.base_url, "api_key": "sk-test", "timeout_s": 2.0}
+        llm = ResilientLLM(
+            endpoints=[
+                LLMEndpoint(name="primary", model="gpt-4o-mini", **endpoint),
+                LLMEndpoint(name="secondary", model="gpt-4o", **endpoint),
+            ],
+            store_url=f"sqlite:///{tmp_path / 'store.sqlite'}",
+            backoff_initial_s=0.05,
+            backoff_max_s=0.1,
+        )
+        result = run_reference("clean", tmp_path, instance, llm=llm)
+        assert result.success
+        meta = materialized(result)["executive_summary"].metadata
+        assert meta["tier"].value == "secondary" and meta["degraded"].value is True
+        assert meta["llm/attempts_per_tier"].value == '{"primary": 3, "secondary": 1}'
+        assert "Model-written headline" in result.output_for_node("executive_summary")
+        warn = check_results(result)["executive_summary:served_by_model"]
+        assert not warn.passed and "served by secondary" in warn.description
+
+        # Chaos on purpose, from a run tag: the primary is never reached, the secondary serves.
+        server.reset()
+        for model in ("gpt-4o-mini", "gpt-4o"):
+            server.set_responder(model, lambda body: brief.model_dump_json())
+        chaos = run_reference(
+            "clean", tmp_path, instance, llm=llm, tags={"reliability/chaos": "llm_primary_down"}
+        )
+        assert materialized(chaos)["executive_summary"].metadata["tier"].value == "secondary"
+        assert server.requests_for("gpt-4o-mini") == []

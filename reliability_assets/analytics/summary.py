@@ -1,13 +1,60 @@
-"""The executive summary: a narrative of the KPIs. Written by a deterministic template for now; the
-tiered LLM resource plugs in here and keeps this template as its last deterministic tier."""
+"""The executive summary: a narrative of the KPIs, written by the tiered LLM resource.
+
+The model answers in a fixed schema (a headline, 3-5 insights each citing the KPI it rests on, risks).
+With no API key and no local model, the deterministic template below serves and the output says so:
+metadata names the tier, and the ``served_by_model`` check turns WARN whenever the summary is degraded.
+"""
+
+import json
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MetadataValue,
+    Output,
+    asset,
+)
+from pydantic import BaseModel, Field
 
 from reliability_assets.analytics.kpis import ALL
 from reliability_assets.policy import DAILY, OWNERS, STEP_RETRY
+from resources.llm import ResilientLLM
 
-TEMPLATE_TIER = "template"
+CHAOS_TAG = "reliability/chaos"
+KPI_COLUMNS = (
+    "customers",
+    "active_customers",
+    "revenue_365d",
+    "revenue_90d",
+    "avg_churn_probability",
+    "high_risk_customers",
+    "high_risk_share",
+    "revenue_at_risk",
+)
+
+
+class Insight(BaseModel):
+    text: str = Field(description="One sentence for an executive.")
+    segment: str = Field(description="The segment the insight is about, or 'all'.")
+    kpi: str = Field(description=f"The KPI column it rests on: one of {', '.join(KPI_COLUMNS)}.")
+
+
+class ExecutiveBrief(BaseModel):
+    headline: str
+    insights: list[Insight] = Field(min_length=3, max_length=5)
+    risks: list[str] = Field(min_length=1, max_length=3)
+
+
+class SummaryConfig(Config):
+    fail_when_deferred: bool = Field(
+        default=False,
+        description="True: fail the step when the request goes to human review; False: serve the template.",
+    )
 
 
 def _money(value: float) -> str:
@@ -18,26 +65,54 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def template_summary(kpis: pd.DataFrame) -> str:
-    """A deterministic narrative: every figure it cites is a value of ``kpis`` (rounded for reading)."""
+def template_brief(kpis: pd.DataFrame) -> ExecutiveBrief:
+    """The deterministic tier: every figure it cites is a value of ``kpis`` (rounded for reading)."""
     total = kpis[kpis["segment"] == ALL].iloc[0]
     segments = kpis[kpis["segment"] != ALL].sort_values("revenue_at_risk", ascending=False)
     exposed = segments.iloc[0]
     riskiest = segments.sort_values("high_risk_share", ascending=False).iloc[0]
     active_share = total["active_customers"] / total["customers"]
-    lines = [
-        f"# Executive summary, as of {pd.Timestamp(total['as_of']).date().isoformat()}",
-        "",
-        f"Net revenue over the last 12 months was {_money(total['revenue_365d'])}, of which "
-        f"{_money(total['revenue_90d'])} in the last 90 days. Of {int(total['customers']):,} customers, "
-        f"{int(total['active_customers']):,} ({_pct(active_share)}) ordered in the last 90 days.",
-        "",
-        f"The churn model rates {int(total['high_risk_customers']):,} customers "
-        f"({_pct(total['high_risk_share'])}) at high risk; {_money(total['revenue_at_risk'])} of "
-        f"trailing-year revenue is at risk. Most of it sits in **{exposed['segment']}** "
-        f"({_money(exposed['revenue_at_risk'])} across {int(exposed['customers']):,} customers); the "
-        f"highest share of high-risk customers is in **{riskiest['segment']}** "
-        f"({_pct(riskiest['high_risk_share'])} of {int(riskiest['customers']):,}).",
+    return ExecutiveBrief(
+        headline=f"Net revenue of {_money(total['revenue_365d'])} over 12 months; "
+        f"{_money(total['revenue_at_risk'])} of it at risk of churn.",
+        insights=[
+            Insight(
+                text=f"{_money(total['revenue_90d'])} came in the last 90 days, from "
+                f"{int(total['active_customers']):,} active customers ({_pct(active_share)} of "
+                f"{int(total['customers']):,}).",
+                segment=ALL,
+                kpi="revenue_90d",
+            ),
+            Insight(
+                text=f"The churn model rates {int(total['high_risk_customers']):,} customers "
+                f"({_pct(total['high_risk_share'])}) at high risk.",
+                segment=ALL,
+                kpi="high_risk_customers",
+            ),
+            Insight(
+                text=f"Most revenue at risk sits in {exposed['segment']}: "
+                f"{_money(exposed['revenue_at_risk'])} across {int(exposed['customers']):,} customers.",
+                segment=str(exposed["segment"]),
+                kpi="revenue_at_risk",
+            ),
+            Insight(
+                text=f"The highest share of high-risk customers is in {riskiest['segment']} "
+                f"({_pct(riskiest['high_risk_share'])} of {int(riskiest['customers']):,}).",
+                segment=str(riskiest["segment"]),
+                kpi="high_risk_share",
+            ),
+        ],
+        risks=[f"{_money(total['revenue_at_risk'])} of trailing-year revenue is exposed to churn."],
+    )
+
+
+def render_markdown(brief: ExecutiveBrief, kpis: pd.DataFrame) -> str:
+    as_of = pd.Timestamp(kpis["as_of"].iloc[0]).date().isoformat()
+    lines = [f"# Executive summary, as of {as_of}", "", f"**{brief.headline}**", ""]
+    lines += [f"- {i.text} _(KPI: {i.kpi}, segment: {i.segment})_" for i in brief.insights]
+    lines += ["", "**Risks**", ""] + [f"- {risk}" for risk in brief.risks]
+    segments = kpis[kpis["segment"] != ALL].sort_values("revenue_at_risk", ascending=False)
+    lines += [
         "",
         "| segment | customers | active | revenue (12 mo) | revenue at risk | high risk |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -50,24 +125,77 @@ def template_summary(kpis: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def prompt(kpis: pd.DataFrame) -> tuple[list[dict[str, str]], str]:
+    """The messages, and the untrusted part (the KPI table comes from data) to screen."""
+    table = kpis[["segment", *KPI_COLUMNS]].to_json(orient="records", double_precision=4)
+    system = (
+        "You write executive summaries of customer KPIs. Use only figures present in the data; cite for each "
+        "insight the segment and the KPI column it rests on. Be concise and factual."
+    )
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"KPI table (JSON): {table}"},
+    ], table
+
+
 @asset(
     group_name="reporting",
-    kinds={"python", "markdown"},
+    kinds={"python", "openai", "markdown"},
     owners=OWNERS,
     retry_policy=STEP_RETRY,
     freshness_policy=DAILY,
     io_manager_key="artifact_io_manager",
     tags={"layer": "marts"},
+    pool="llm_api",
+    check_specs=[
+        AssetCheckSpec(
+            "served_by_model",
+            asset="executive_summary",
+            blocking=False,
+            description="WARN when the summary came from a fallback tier (cache, template) or a person.",
+        )
+    ],
 )
-def executive_summary(context: AssetExecutionContext, executive_kpis: pd.DataFrame) -> str:
-    """A narrative of the KPIs for executives, in markdown. Metadata names the tier that wrote it."""
-    summary = template_summary(executive_kpis)
-    context.add_output_metadata(
-        {
-            "summary": MetadataValue.md(summary),
-            "tier": TEMPLATE_TIER,
-            "degraded": False,
-            "words": len(summary.split()),
-        }
+def executive_summary(
+    context: AssetExecutionContext, config: SummaryConfig, executive_kpis: pd.DataFrame, llm: ResilientLLM
+):
+    """A narrative of the KPIs for executives, in markdown, written by the tiered LLM; metadata names the
+    tier that served, attempts, tokens and cost."""
+    messages, untrusted = prompt(executive_kpis)
+    result = llm.generate(
+        messages,
+        schema=ExecutiveBrief,
+        source="executive_summary",
+        deterministic=lambda: template_brief(executive_kpis),
+        untrusted=[untrusted],
+        chaos=context.run.tags.get(CHAOS_TAG) or None,
     )
-    return summary
+    if result.deferred and config.fail_when_deferred:
+        raise Failure(
+            f"sent to human review ({result.reason}); dead letter {result.dead_letter_key}",
+            metadata=result.metadata(),
+            allow_retries=False,
+        )
+    brief = result.output if result.output is not None else template_brief(executive_kpis)
+    summary = render_markdown(brief, executive_kpis)
+    yield Output(
+        summary,
+        metadata={
+            "summary": MetadataValue.md(summary),
+            "tier": "deterministic" if result.deferred else result.tier,
+            "degraded": result.degraded,
+            "brief": MetadataValue.json(json.loads(brief.model_dump_json())),
+            **result.metadata(),
+        },
+    )
+    yield AssetCheckResult(
+        check_name="served_by_model",
+        passed=not result.degraded,
+        severity=AssetCheckSeverity.WARN,
+        description=None
+        if not result.degraded
+        else f"degraded: served by {result.tier}"
+        + (f"; skipped {result.skipped}" if result.skipped else "")
+        + (f"; in human review as {result.dead_letter_key}" if result.deferred else ""),
+        metadata={"tier": result.tier, "skipped": json.dumps(result.skipped)},
+    )

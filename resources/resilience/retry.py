@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, TypeVar
 
-from resources.resilience.breaker import CircuitBreaker
+from resources.resilience.breaker import BreakerState, CircuitBreaker
 from resources.resilience.classify import Action, CircuitOpen, Decision, classify
 from resources.resilience.deadline import Deadline
 from resources.resilience.ratelimit import RateLimiter
@@ -54,7 +54,7 @@ def backoff_s(attempt: int, *, initial: float = 0.5, maximum: float = 8.0, jitte
 
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = attempt
-    return float(wait_exponential_jitter(initial=initial, max=maximum, jitter=jitter)(state))
+    return float(wait_exponential_jitter(multiplier=initial, max=maximum, jitter=jitter)(state))
 
 
 def call_endpoint(
@@ -121,14 +121,15 @@ def call_endpoint(
                 duration_s=round(duration, 3),
             )
             waited = 0.0
-            if breaker is not None:
-                _record(breaker, decision, duration, emit, endpoint)
+            just_opened = breaker is not None and _record(breaker, decision, duration, emit, endpoint)
             if decision.action is Action.wait_retry_after and decision.retry_after_s is not None:
                 if limiter is not None:
                     limiter.block_for(decision.retry_after_s)
                 if breaker is not None and decision.retry_after_s > 0:
                     breaker.open_for(decision.retry_after_s, decision.reason)
             retryable = decision.action in (Action.retry, Action.wait_retry_after)
+            if decision.action is Action.retry and just_opened:  # waiting would only meet the open breaker
+                raise fail(Decision(Action.failover, f"{decision.reason}; breaker opened")) from error
             if not retryable or len(attempts) >= max_attempts:
                 raise fail(decision) from error
             if decision.action is Action.wait_retry_after:
@@ -166,15 +167,17 @@ def call_endpoint(
 
 def _record(
     breaker: CircuitBreaker, decision: Decision, duration: float, emit: EventHook, endpoint: str
-) -> None:
+) -> bool:
     """Provider faults count against the breaker; an answer we reject (schema, refusal) is a healthy call;
-    a request the provider refused for our own reasons (auth, quota, 4xx) frees its slot only."""
+    a request the provider refused for our own reasons (auth, quota, 4xx) frees its slot only.
+    Returns whether this outcome opened the breaker."""
     if decision.breaker_failure:
         outcome = breaker.record_failure(decision.reason)
     elif decision.status is None:
         outcome = breaker.record_success(duration)
     else:
         breaker.release()
-        return
+        return False
     if outcome.transition:
         emit("breaker", endpoint=endpoint, transition=outcome.transition)
+    return outcome.transition is not None and outcome.state is BreakerState.open

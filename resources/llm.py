@@ -1,0 +1,474 @@
+"""ResilientLLM: ordered OpenAI-compatible endpoints, then the last validated answer (cache), then a
+deterministic function the asset supplies, then human review (the dead-letter queue).
+
+Each endpoint is called through the one retry loop (``resources.resilience.call_endpoint``) with the SDK's
+own retries off, under one deadline for the whole request. What the loop cannot absorb comes back as a
+decision this module acts on: fail over, re-ask with the validation error, raise max_tokens, trim or move to
+a larger window, or send to human review. Every call returns an :class:`LLMResult` that says which tier
+served, how, at what cost, and whether the answer is degraded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from dagster import Config, ConfigurableResource, get_dagster_logger
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+
+from resources.resilience import (
+    Action,
+    Attempt,
+    BreakerConfig,
+    CircuitBreaker,
+    Deadline,
+    EndpointFailed,
+    RateLimiter,
+    call_endpoint,
+)
+from resources.resilience.classify import MalformedResponse, NeedsHumanReview, OutputTruncated, SchemaInvalid
+from resources.resilience.retry import Reply
+from resources.screening import Verdict, screen
+from resources.store import ReliabilityStore
+from resources.tokens import count_messages, trim_to_tokens
+
+T = TypeVar("T", bound=BaseModel)
+Messages = list[dict[str, str]]
+CHAOS_DEAD_URL = "http://127.0.0.1:9/v1"  # the discard port: connection refused, every time
+
+
+class LLMEndpoint(Config):
+    """One OpenAI-compatible endpoint (OpenAI, Azure's v1 API, a local Ollama or vLLM)."""
+
+    name: str = Field(description="Tier name shown in metadata, e.g. primary, secondary, local.")
+    model: str
+    base_url: str | None = Field(default=None, description="None: skipped (the tier is not configured).")
+    api_key: str | None = Field(default=None, description="Use EnvVar; None or empty: the tier is skipped.")
+    timeout_s: float = Field(default=30.0, gt=0, description="Per attempt; capped by the time left.")
+    max_attempts: int = Field(default=3, ge=1)
+    context_window: int = Field(default=128_000, gt=0)
+    input_price_per_1k: float = Field(default=0.0, ge=0)
+    output_price_per_1k: float = Field(default=0.0, ge=0)
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+    json_schema: bool = Field(default=True, description="Strict json_schema output; else JSON from text.")
+    require_api_key: bool = Field(default=True, description="False for local servers that need no key.")
+
+
+class LLMResult(BaseModel, Generic[T]):
+    output: T | None
+    tier: str  # endpoint name, "cache", "deterministic" or "human_review"
+    degraded: bool
+    deferred: bool = False  # True: nobody could serve; see dead_letter_key
+    dead_letter_key: str | None = None
+    reason: str = ""
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    skipped: dict[str, str] = Field(default_factory=dict)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_exact: bool = False
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    screening: str = "allow"
+
+    def metadata(self) -> dict[str, Any]:
+        """What an asset puts in its materialization metadata (no prompts, no secrets)."""
+        per_tier: dict[str, int] = {}
+        for attempt in self.attempts:
+            per_tier[attempt["endpoint"]] = per_tier.get(attempt["endpoint"], 0) + 1
+        return {
+            "llm/tier": self.tier,
+            "llm/degraded": self.degraded,
+            "llm/deferred": self.deferred,
+            "llm/attempts": sum(per_tier.values()),
+            "llm/attempts_per_tier": json.dumps(per_tier),
+            "llm/skipped": json.dumps(self.skipped),
+            "llm/waited_s": round(sum(a.get("waited_s", 0.0) for a in self.attempts), 3),
+            "llm/latency_s": round(self.latency_s, 3),
+            "llm/prompt_tokens": self.prompt_tokens,
+            "llm/completion_tokens": self.completion_tokens,
+            "llm/cost_usd": round(self.cost_usd, 6),
+            "llm/screening": self.screening,
+            "llm/dead_letter_key": self.dead_letter_key or "",
+        }
+
+
+class ResilientLLM(ConfigurableResource):
+    """Tiered LLM access that keeps answering when providers fail, and says how it answered."""
+
+    endpoints: list[LLMEndpoint] = Field(default_factory=list)
+    deadline_s: float = Field(default=90.0, gt=0, description="One deadline per request, across all tiers.")
+    max_tokens: int = Field(default=800, gt=0)
+    max_reasks: int = Field(default=1, ge=0, description="Re-asks with the validation error, per endpoint.")
+    store_url: str | None = Field(default=None, description="None: RELIABILITY_STORE_URL or DAGSTER_HOME.")
+    chaos: str = Field(default="", description="Fault injection: llm_primary_down | llm_down | '' (off).")
+    sliding_window_size: int = 20
+    minimum_number_of_calls: int = 5
+    failure_rate_threshold: float = 0.5
+    wait_duration_in_open_state_s: float = 30.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+    _store: ReliabilityStore | None = PrivateAttr(default=None)
+
+    @property
+    def store(self) -> ReliabilityStore:
+        if self._store is None:
+            self._store = ReliabilityStore(self.store_url)
+        return self._store
+
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        schema: type[T],
+        source: str,
+        deterministic: Callable[[], T] | None = None,
+        untrusted: Sequence[str] = (),
+        chaos: str | None = None,
+    ) -> LLMResult[T]:
+        """Ask for a ``schema`` answer to ``messages``. ``untrusted`` texts (already inside the messages)
+        are screened for prompt injection first. ``source`` names the caller in the dead-letter queue."""
+        started = time.monotonic()
+        deadline = Deadline(self.deadline_s)
+        active_chaos = self.chaos if chaos is None else chaos
+        events: list[dict[str, Any]] = []
+        log = get_dagster_logger()
+
+        def emit(kind: str, **fields: Any) -> None:
+            event = {"event": kind, **fields}
+            events.append(event)
+            log.info(json.dumps(event, default=str))
+
+        request_key = _request_key(messages, schema)
+        self.store.begin_request(key=request_key, source=source, request={"messages": messages})
+        attempts: list[Attempt] = []
+        skipped: dict[str, str] = {}
+        verdicts = [screen(text) for text in untrusted]
+        worst = max((v.verdict for v in verdicts), key=list(Verdict).index, default=Verdict.allow)
+        if worst is Verdict.block:
+            reason = "prompt injection: " + "; ".join(
+                v.reason for v in verdicts if v.verdict is Verdict.block
+            )
+            emit("screening", verdict="block", reason=reason)
+            return self._defer(
+                request_key, source, messages, reason, attempts, skipped, events, started, "block"
+            )
+        if worst is Verdict.flag:
+            emit(
+                "screening", verdict="flag", reasons=[v.reason for v in verdicts if v.verdict is Verdict.flag]
+            )
+
+        configured = [e for e in self.endpoints if not self._skip_reason(e)]
+        for endpoint in self.endpoints:
+            if why := self._skip_reason(endpoint):
+                skipped[endpoint.name] = why
+                emit("skip", endpoint=endpoint.name, reason=why)
+        for index, endpoint in enumerate(configured):
+            if deadline.expired:
+                skipped[endpoint.name] = "deadline reached"
+                continue
+            dead = active_chaos == "llm_down" or (active_chaos == "llm_primary_down" and index == 0)
+            result = self._try_endpoint(
+                endpoint, messages, schema, deadline, attempts, emit, dead, configured
+            )
+            if isinstance(result, str):  # a reason to go to human review at once
+                return self._defer(
+                    request_key, source, messages, result, attempts, skipped, events, started, worst
+                )
+            if result is not None:
+                output, usage = result
+                self.store.cache_put(request_key, endpoint.name, output.model_dump(mode="json"))
+                self.store.end_request(request_key)
+                return LLMResult(
+                    output=output,
+                    tier=endpoint.name,
+                    degraded=endpoint is not configured[0] or bool(skipped),
+                    attempts=[a.as_dict() for a in attempts],
+                    skipped=skipped,
+                    events=events,
+                    latency_s=time.monotonic() - started,
+                    screening=worst.value,
+                    **usage,
+                )
+
+        cached = self.store.cache_get(request_key)
+        if cached is not None:
+            emit("served", tier="cache", cached_from=cached["tier"])
+            return self._served(
+                request_key,
+                schema.model_validate(cached["response"]),
+                "cache",
+                attempts,
+                skipped,
+                events,
+                started,
+                worst,
+            )
+        if deterministic is not None:
+            emit("served", tier="deterministic")
+            return self._served(
+                request_key, deterministic(), "deterministic", attempts, skipped, events, started, worst
+            )
+        reason = (
+            attempts[-1].error if attempts else None
+        ) or "no endpoint configured and no fallback supplied"
+        return self._defer(
+            request_key,
+            source,
+            messages,
+            f"every tier exhausted: {reason}",
+            attempts,
+            skipped,
+            events,
+            started,
+            worst,
+        )
+
+    # --- one endpoint --------------------------------------------------------------------------------
+
+    def _try_endpoint(
+        self,
+        endpoint: LLMEndpoint,
+        messages: Messages,
+        schema: type[T],
+        deadline: Deadline,
+        attempts: list[Attempt],
+        emit: Callable[..., None],
+        dead: bool,
+        configured: list[LLMEndpoint],
+    ) -> tuple[T, dict[str, Any]] | str | None:
+        """The parsed answer and its usage; a human-review reason; or None to fail over."""
+        import openai
+
+        base_url = CHAOS_DEAD_URL if dead else endpoint.base_url
+        if dead:
+            emit("chaos", endpoint=endpoint.name, fault="connection refused (injected)")
+        name = f"llm:{base_url}:{endpoint.model}"
+        client = openai.OpenAI(base_url=base_url, api_key=endpoint.api_key or "none", max_retries=0)
+        breaker = CircuitBreaker(self.store, name, self._breaker_config(endpoint))
+        limiter = RateLimiter(
+            self.store,
+            name,
+            requests_per_minute=endpoint.requests_per_minute,
+            tokens_per_minute=endpoint.tokens_per_minute,
+        )
+        conversation = list(messages)
+        max_tokens, reasks, raised, trimmed = self.max_tokens, 0, False, False
+        while True:
+            budget = count_messages(conversation, model=endpoint.model)
+            if budget.tokens + max_tokens > endpoint.context_window:
+                if any(e.context_window > endpoint.context_window for e in configured):
+                    emit(
+                        "escalate", endpoint=endpoint.name, reason=f"{budget.tokens} tokens exceed the window"
+                    )
+                    return None
+                conversation = _trim(conversation, endpoint.context_window - max_tokens, endpoint.model)
+                trimmed = True
+
+            send = functools.partial(_send, client, endpoint, conversation, schema, max_tokens)
+
+            try:
+                (output, completion), tried = call_endpoint(
+                    send,
+                    endpoint=endpoint.name,
+                    deadline=deadline,
+                    timeout_s=endpoint.timeout_s,
+                    breaker=breaker,
+                    limiter=limiter,
+                    tokens=budget.tokens + max_tokens,
+                    max_attempts=endpoint.max_attempts,
+                    backoff_initial_s=self.backoff_initial_s,
+                    backoff_max_s=self.backoff_max_s,
+                    on_event=emit,
+                )
+            except EndpointFailed as failure:
+                attempts.extend(_redacted(failure.attempts, endpoint.api_key))
+                action = failure.decision.action
+                if action is Action.human_review:
+                    return failure.decision.reason
+                if action is Action.reask and reasks < self.max_reasks:
+                    reasks += 1
+                    emit("reask", endpoint=endpoint.name, error=failure.decision.reason[:300])
+                    conversation = [
+                        *conversation,
+                        {"role": "user", "content": _reask_prompt(failure.decision.reason)},
+                    ]
+                    continue
+                if action is Action.raise_max_tokens and not raised:
+                    raised, max_tokens = True, min(max_tokens * 2, endpoint.context_window // 2)
+                    emit("raise_max_tokens", endpoint=endpoint.name, max_tokens=max_tokens)
+                    continue
+                if action is Action.trim_or_escalate and not trimmed:
+                    if any(e.context_window > endpoint.context_window for e in configured):
+                        return None
+                    conversation = _trim(conversation, endpoint.context_window // 2, endpoint.model)
+                    trimmed = True
+                    emit("trim", endpoint=endpoint.name)
+                    continue
+                emit("failover", endpoint=endpoint.name, action=action.value, reason=failure.decision.reason)
+                return None
+            attempts.extend(tried)
+            usage = completion.usage
+            prompt = usage.prompt_tokens if usage else budget.tokens
+            completion_tokens = usage.completion_tokens if usage else 0
+            cost = (
+                prompt * endpoint.input_price_per_1k + completion_tokens * endpoint.output_price_per_1k
+            ) / 1000
+            emit("served", tier=endpoint.name, prompt_tokens=prompt, completion_tokens=completion_tokens)
+            return output, {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion_tokens,
+                "tokens_exact": usage is not None,
+                "cost_usd": cost,
+            }
+
+    def _skip_reason(self, endpoint: LLMEndpoint) -> str:
+        if not endpoint.base_url:
+            return "no base_url configured"
+        if endpoint.require_api_key and not endpoint.api_key:
+            return "no API key"
+        return ""
+
+    def _breaker_config(self, endpoint: LLMEndpoint) -> BreakerConfig:
+        return BreakerConfig(
+            sliding_window_size=self.sliding_window_size,
+            minimum_number_of_calls=self.minimum_number_of_calls,
+            failure_rate_threshold=self.failure_rate_threshold,
+            wait_duration_in_open_state_s=self.wait_duration_in_open_state_s,
+            slow_call_duration_threshold_s=endpoint.timeout_s,
+        )
+
+    # --- results ------------------------------------------------------------------------------------
+
+    def _served(
+        self,
+        key: str,
+        output: T,
+        tier: str,
+        attempts: list[Attempt],
+        skipped: dict[str, str],
+        events: list[dict[str, Any]],
+        started: float,
+        worst: Verdict,
+    ) -> LLMResult[T]:
+        self.store.end_request(key)
+        return LLMResult(
+            output=output,
+            tier=tier,
+            degraded=True,
+            attempts=[a.as_dict() for a in attempts],
+            skipped=skipped,
+            events=events,
+            latency_s=time.monotonic() - started,
+            screening=worst.value,
+        )
+
+    def _defer(
+        self,
+        key: str,
+        source: str,
+        messages: Messages,
+        reason: str,
+        attempts: list[Attempt],
+        skipped: dict[str, str],
+        events: list[dict[str, Any]],
+        started: float,
+        worst: Verdict | str,
+    ) -> LLMResult[Any]:
+        history = [a.as_dict() for a in attempts]
+        self.store.dead_letter(
+            key=key, source=source, reason=reason, request={"messages": messages}, attempts=history
+        )
+        events.append({"event": "dead_letter", "key": key, "reason": reason})
+        get_dagster_logger().warning(json.dumps(events[-1]))
+        return LLMResult(
+            output=None,
+            tier="human_review",
+            degraded=True,
+            deferred=True,
+            dead_letter_key=key,
+            reason=reason,
+            attempts=history,
+            skipped=skipped,
+            events=events,
+            latency_s=time.monotonic() - started,
+            screening=getattr(worst, "value", str(worst)),
+        )
+
+
+def _send(
+    client: Any, endpoint: LLMEndpoint, messages: Messages, schema: type[T], max_tokens: int, timeout: float
+) -> Reply[tuple[T, Any]]:
+    """One request. Turns every way a 200 can be wrong into a typed error for the classifier."""
+    kwargs: dict[str, Any] = {
+        "model": endpoint.model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "timeout": timeout,
+    }
+    if endpoint.json_schema:
+        from openai.lib._parsing._completions import type_to_response_format_param
+
+        kwargs["response_format"] = type_to_response_format_param(schema)
+    raw = client.chat.completions.with_raw_response.create(**kwargs)
+    completion = raw.parse()  # raises json.JSONDecodeError on a truncated body
+    choices = getattr(completion, "choices", None)
+    if not choices or choices[0].message is None:
+        raise MalformedResponse("200 without choices: wrong-shape body")
+    choice = choices[0]
+    if choice.finish_reason == "content_filter":
+        raise NeedsHumanReview("finish_reason=content_filter")
+    if getattr(choice.message, "refusal", None):
+        raise NeedsHumanReview(f"model refused: {choice.message.refusal}")
+    if choice.finish_reason == "length":
+        raise OutputTruncated("finish_reason=length: output cut at max_tokens")
+    content = choice.message.content or ""
+    try:
+        output = schema.model_validate_json(content if endpoint.json_schema else _json_in(content))
+    except ValidationError as error:
+        raise SchemaInvalid(_short(error)) from None
+    return Reply((output, completion), dict(raw.headers))
+
+
+def _json_in(text: str) -> str:
+    """The outermost JSON object in free text (models without structured output wrap it in prose)."""
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if 0 <= start < end else text
+
+
+def _short(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'root'}: {e['msg']}" for e in error.errors()[:5])
+
+
+def _reask_prompt(error: str) -> str:
+    return f"Your previous answer did not match the required JSON schema: {error}. Reply with JSON only."
+
+
+def _trim(messages: Messages, max_tokens: int, model: str) -> Messages:
+    """Shorten the longest message (the data, not the instructions) until the request fits."""
+    longest = max(range(len(messages)), key=lambda i: len(messages[i]["content"]))
+    others = count_messages([m for i, m in enumerate(messages) if i != longest], model=model).tokens
+    trimmed = trim_to_tokens(messages[longest]["content"], max(0, max_tokens - others - 8), model=model)
+    return [({**m, "content": trimmed} if i == longest else m) for i, m in enumerate(messages)]
+
+
+def _request_key(messages: Messages, schema: type[BaseModel]) -> str:
+    payload = json.dumps({"messages": messages, "schema": schema.model_json_schema()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _redacted(attempts: list[Attempt], secret: str | None) -> list[Attempt]:
+    if secret:
+        for attempt in attempts:
+            if attempt.error:
+                attempt.error = attempt.error.replace(secret, "***")
+    return attempts
+
+
+__all__ = ["LLMEndpoint", "LLMResult", "ResilientLLM"]

@@ -1,0 +1,408 @@
+"""An in-process, OpenAI-compatible HTTP server that misbehaves on demand.
+
+The resilient LLM resource has to classify every way a chat-completion call can fail: rate limits
+(with and without ``retry-after``), exhausted quota, auth errors, oversized prompts, 5xx, hangs,
+dropped connections, truncated or wrongly shaped JSON, content filtering, refusals and truncation
+by length. Mocking the SDK would only test our assumptions about it, so this server lets tests and
+benchmarks drive the REAL ``openai`` client over real HTTP and observe what it actually raises.
+
+    with FakeOpenAI() as server:
+        server.script("gpt-x", Fault.rate_limit(retry_after=1), Fault.ok("fine"))
+        client = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+
+Standard library only: ``ThreadingHTTPServer`` on 127.0.0.1, a free port, a daemon thread.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from typing import Any, Literal, Self, TypeVar
+
+T = TypeVar("T")
+Headers = tuple[tuple[str, str], ...]
+HeaderArg = Mapping[str, object] | None
+Responder = Callable[[dict[str, Any]], str]
+FaultKind = Literal["completion", "error", "truncated_json", "wrong_shape", "drop_connection"]
+PATHS = ("/v1/chat/completions", "/chat/completions")
+DEFAULT_TEXT = "Hello from FakeOpenAI."
+
+# status -> (type, message, code), modelled on the bodies the real API sends.
+_IRE, _QUOTA = "invalid_request_error", "insufficient_quota"
+_ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: (_IRE, "Invalid request.", None),
+    401: (_IRE, "Incorrect API key provided: test.", "invalid_api_key"),
+    403: (_IRE, "You are not allowed to sample from this model.", None),
+    404: (_IRE, "The model does not exist or you do not have access to it.", "model_not_found"),
+    408: (_IRE, "Request timed out.", None),
+    409: (_IRE, "Conflict.", None),
+    429: ("requests", "Rate limit reached for requests.", "rate_limit_exceeded"),
+    500: ("server_error", "The server had an error while processing your request.", None),
+    502: ("server_error", "Bad gateway.", None),
+    503: ("server_error", "The server is overloaded or not ready yet.", None),
+}
+
+
+def _hdrs(headers: HeaderArg) -> Headers:
+    return tuple((str(k), str(v)) for k, v in (headers or {}).items())
+
+
+def _num(value: float) -> str:
+    """``1`` -> "1", ``1.5`` -> "1.5": the integer/float spelling a retry-after header uses."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _put(lock: threading.Lock, store: dict[str, T], key: str, value: T | None) -> None:
+    with lock:
+        if value is None:
+            store.pop(key, None)
+        else:
+            store[key] = value
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI-style reset duration, e.g. "1.5s"."""
+    return f"{max(seconds, 0.0):.3f}".rstrip("0").rstrip(".") + "s"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted response. Build it with the classmethods, never by hand."""
+
+    kind: FaultKind = "completion"
+    status_code: int = 200
+    content: str | None = None
+    null_content: bool = False  # content null in the message instead of calling the responder
+    refusal_text: str | None = None
+    finish_reason: str = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: tuple[str, str, str | None] = ("", "", None)  # (message, type, code)
+    delay_s: float = 0.0
+    headers: Headers = ()
+
+    @classmethod
+    def ok(
+        cls,
+        content: str | None = None,
+        *,
+        finish_reason: str = "stop",
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        headers: HeaderArg = None,
+    ) -> Fault:
+        """A valid chat.completion; ``content=None`` asks the model's responder (or a default text)."""
+        return cls(
+            content=content,
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            headers=_hdrs(headers),
+        )
+
+    @classmethod
+    def status(
+        cls,
+        code: int,
+        *,
+        message: str | None = None,
+        type_: str | None = None,
+        code_: str | None = None,
+        headers: HeaderArg = None,
+    ) -> Fault:
+        """An OpenAI error body ``{"error": {message, type, param, code}}`` with HTTP status ``code``."""
+        fallback = ("server_error" if code >= 500 else _IRE, f"HTTP {code}.", None)
+        d_type, d_message, d_code = _ERRORS.get(code, fallback)
+        error = (message or d_message, type_ or d_type, code_ if code_ is not None else d_code)
+        return cls(kind="error", status_code=code, error=error, headers=_hdrs(headers))
+
+    @classmethod
+    def rate_limit(
+        cls,
+        *,
+        retry_after: float | None = None,
+        retry_after_ms: float | None = None,
+        headers: HeaderArg = None,
+    ) -> Fault:
+        """429 rate_limit_exceeded, optionally with ``retry-after`` and/or ``retry-after-ms``."""
+        extra = {"retry-after": retry_after, "retry-after-ms": retry_after_ms}
+        given = {k: _num(v) for k, v in extra.items() if v is not None}
+        return cls.status(429, headers={**given, **(headers or {})})
+
+    @classmethod
+    def insufficient_quota(cls, *, headers: HeaderArg = None) -> Fault:
+        """429 that must NOT be retried: the account is out of credit."""
+        msg = "You exceeded your current quota, please check your plan and billing details."
+        return cls.status(429, message=msg, type_=_QUOTA, code_=_QUOTA, headers=headers)
+
+    @classmethod
+    def context_length(cls, *, headers: HeaderArg = None) -> Fault:
+        """400 context_length_exceeded: the prompt is too long for the model."""
+        msg = "This model's maximum context length is 8192 tokens. However, your messages resulted in more."
+        return cls.status(400, message=msg, code_="context_length_exceeded", headers=headers)
+
+    @classmethod
+    def hang(cls, seconds: float, *, headers: HeaderArg = None) -> Fault:
+        """Wait ``seconds`` (interruptible by stop()) and then send a valid completion."""
+        return cls(delay_s=seconds, headers=_hdrs(headers))
+
+    @classmethod
+    def truncated_json(cls, *, headers: HeaderArg = None) -> Fault:
+        """200 application/json whose body is a valid completion cut in half."""
+        return cls(kind="truncated_json", headers=_hdrs(headers))
+
+    @classmethod
+    def wrong_shape(cls, *, headers: HeaderArg = None) -> Fault:
+        """200 with the JSON object ``{"object": "chat.completion", "id": "x"}``: no ``choices``."""
+        return cls(kind="wrong_shape", headers=_hdrs(headers))
+
+    @classmethod
+    def content_filter(cls, *, headers: HeaderArg = None) -> Fault:
+        """200, finish_reason "content_filter", content null."""
+        return cls(null_content=True, finish_reason="content_filter", headers=_hdrs(headers))
+
+    @classmethod
+    def refusal(cls, text: str = "I can't help with that.", *, headers: HeaderArg = None) -> Fault:
+        """200 whose message carries ``refusal`` and a null content."""
+        return cls(null_content=True, refusal_text=text, headers=_hdrs(headers))
+
+    @classmethod
+    def length(cls, content: str = "partial...", *, headers: HeaderArg = None) -> Fault:
+        """200 with finish_reason "length" (output cut at max_tokens)."""
+        return cls(content=content, finish_reason="length", headers=_hdrs(headers))
+
+    @classmethod
+    def drop_connection(cls) -> Fault:
+        """Close the socket without sending any response."""
+        return cls(kind="drop_connection")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    model: str
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    received_at: float  # time.monotonic()
+
+
+class _Window:
+    """Server-side sliding-window requests-per-minute limit for one model."""
+
+    def __init__(self, rpm: int, window_s: float) -> None:
+        self.rpm, self.window_s, self.hits = rpm, window_s, deque[float]()
+
+    def admit(self, now: float) -> tuple[bool, dict[str, str]]:
+        while self.hits and self.hits[0] <= now - self.window_s:
+            self.hits.popleft()
+        admitted = len(self.hits) < self.rpm
+        if admitted:
+            self.hits.append(now)
+        reset = self.hits[0] + self.window_s - now if self.hits else 0.0
+        headers = {
+            "x-ratelimit-limit-requests": str(self.rpm),
+            "x-ratelimit-remaining-requests": str(self.rpm - len(self.hits)),
+            "x-ratelimit-reset-requests": _duration(reset),
+        }
+        if not admitted:
+            wait_ms = max(math.ceil(reset * 1000), 1)
+            headers["retry-after"] = _num(wait_ms / 1000)
+            headers["retry-after-ms"] = str(wait_ms)
+        return admitted, headers
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeOpenAI
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid a 40 ms delayed-ACK stall
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        return
+
+    def do_POST(self) -> None:
+        try:
+            self._handle()
+        except ConnectionError:  # the client gave up (e.g. its timeout fired)
+            self.close_connection = True
+
+    def _handle(self) -> None:
+        fake = self.server.fake
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        path = self.path.split("?", 1)[0]
+        if path not in PATHS:
+            return self._send(
+                Fault.status(404, message=f"Invalid URL (POST {path})", code_="invalid_url"), {}, {}
+            )
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return self._send(Fault.status(400, message="Request body is not a JSON object."), {}, {})
+        fault, extra = fake._next(path, body, {k.lower(): v for k, v in self.headers.items()})
+        if fault.delay_s and fake._stop.wait(fault.delay_s):
+            self.close_connection = True  # stopping: abandon the hanging request
+            return None
+        if fault.kind == "drop_connection":
+            self.close_connection = True
+            return None
+        return self._send(fault, body, extra)
+
+    def _send(self, fault: Fault, body: dict[str, Any], extra: dict[str, str]) -> None:
+        fake = self.server.fake
+        if fault.kind == "error":
+            message, type_, code = fault.error
+            error = {"message": message, "type": type_, "param": None, "code": code}
+            payload = json.dumps({"error": error}).encode()
+        elif fault.kind == "wrong_shape":
+            payload = json.dumps({"object": "chat.completion", "id": "x"}).encode()
+        else:
+            try:
+                payload = json.dumps(fake._completion(fault, body)).encode()
+            except Exception as exc:  # a broken responder is a test bug: surface it as a 500
+                return self._send(Fault.status(500, message=f"responder raised {exc!r}"), body, extra)
+            if fault.kind == "truncated_json":
+                payload = payload[: len(payload) // 2]
+        self.send_response(fault.status_code)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.send_header("x-request-id", f"req_fake_{next(fake._ids)}")
+        for key, value in {**extra, **dict(fault.headers)}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+        return None
+
+
+class FakeOpenAI:
+    """Scriptable OpenAI-compatible server: ``with FakeOpenAI() as server: ... server.base_url``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._address = (host, port)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ids = count(1)
+        self._scripts: dict[str, deque[Fault]] = {}
+        self._defaults: dict[str, Fault] = {}
+        self._responders: dict[str, Responder] = {}
+        self._windows: dict[str, _Window] = {}
+        self._requests: list[RecordedRequest] = []
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # lifecycle
+    def start(self) -> Self:
+        self._stop.clear()
+        self._httpd = _Server(self._address, _Handler)
+        self._httpd.fake = self
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="fake-openai"
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()  # wake every hanging handler first
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._address[0]}:{self.port}/v1"
+
+    # scripting
+    def script(self, model: str, *faults: Fault) -> None:
+        """Queue ``faults`` (FIFO) for ``model``; each request pops one."""
+        with self._lock:
+            self._scripts.setdefault(model, deque()).extend(faults)
+
+    def set_default(self, model: str, fault: Fault | None) -> None:
+        """What ``model`` answers once its script is empty (``None`` -> ``Fault.ok()``)."""
+        _put(self._lock, self._defaults, model, fault)
+
+    def set_responder(self, model: str, fn: Responder | None) -> None:
+        """``fn(request_body) -> content`` for ok responses of ``model`` that carry no fixed content."""
+        _put(self._lock, self._responders, model, fn)
+
+    def rate_limit_rpm(self, model: str, rpm: int | None, *, window_s: float = 60.0) -> None:
+        """Enforce ``rpm`` requests per sliding ``window_s`` for ``model`` (``None`` removes the limit)."""
+        _put(self._lock, self._windows, model, None if rpm is None else _Window(rpm, window_s))
+
+    def reset(self) -> None:
+        """Forget scripts, defaults, responders, rate limits and recorded requests."""
+        with self._lock:
+            for store in (self._scripts, self._defaults, self._responders, self._windows):
+                store.clear()
+            self._requests.clear()
+
+    # inspection
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, model: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.model == model]
+
+    # internals used by the handler
+    def _next(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[Fault, dict[str, str]]:
+        model = str(body.get("model", ""))
+        now = time.monotonic()
+        with self._lock:
+            self._requests.append(RecordedRequest(model, path, body, headers, now))
+            extra: dict[str, str] = {}
+            if window := self._windows.get(model):
+                admitted, extra = window.admit(now)
+                if not admitted:
+                    return Fault.status(429, message=f"Rate limit reached for {model} on requests."), extra
+            queue = self._scripts.get(model)
+            fault = queue.popleft() if queue else self._defaults.get(model, Fault.ok())
+            return fault, extra
+
+    def _completion(self, fault: Fault, body: dict[str, Any]) -> dict[str, Any]:
+        model = str(body.get("model", ""))
+        content = fault.content
+        if content is None and not fault.null_content:
+            with self._lock:
+                responder = self._responders.get(model)
+            content = responder(body) if responder else DEFAULT_TEXT
+        prompt = fault.prompt_tokens
+        prompt = len(json.dumps(body.get("messages", []))) // 4 if prompt is None else prompt
+        completion = fault.completion_tokens
+        completion = len(content or fault.refusal_text or "") // 4 if completion is None else completion
+        message = {"role": "assistant", "content": content, "refusal": fault.refusal_text}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": fault.finish_reason}
+        usage = dict(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+        return {
+            "id": f"chatcmpl-fake{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [choice],
+            "usage": usage,
+            "system_fingerprint": None,
+        }
