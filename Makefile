@@ -44,6 +44,7 @@ test: lint
 
 bench: install
 	$(BIN)/python benchmarks/load_time.py
+	$(BIN)/python benchmarks/llm_failover.py
 
 clean:
 	rm -rf $(VENV) .dagster_home .pytest_cache .mypy_cache .ruff_cache *.egg-info

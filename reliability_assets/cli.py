@@ -174,6 +174,45 @@ def demo(*, scenario: str | None, seed: int | None, size: int | None) -> int:
     return 0 if status == "SUCCESS" else 1
 
 
+def dead_letter_command(args: argparse.Namespace) -> int:
+    """``reliability dlq list|show|replay|resolve``: the same queue the ``dead_letter_replay`` job reads."""
+    from dagster import build_resources
+    from tabulate import tabulate
+
+    from reliability_assets.dead_letters import replay_entries
+    from reliability_assets.settings import reference_llm
+
+    with build_resources({"llm": reference_llm()}) as resources:
+        llm = resources.llm
+        store = llm.store
+        if args.dlq_command == "list":
+            entries = store.dead_letters(
+                status=None if args.status == "all" else args.status, limit=args.limit
+            )
+            rows = [
+                (e["key"], e["status"], e["source"], len(e["attempts"]), textwrap.shorten(e["reason"], 70))
+                for e in entries
+            ]
+            print(
+                tabulate(rows, headers=["key", "status", "source", "attempts", "reason"]) if rows else "empty"
+            )
+        elif args.dlq_command == "show":
+            entry = store.dead_letter_entry(args.key)
+            if entry is None:
+                print(f"no dead letter with key {args.key}", file=sys.stderr)
+                return 2
+            print(json.dumps(entry, indent=2, default=str))
+        elif args.dlq_command == "replay":
+            outcomes = replay_entries(llm, args.keys)
+            table = tabulate([(r["key"], r["outcome"]) for r in outcomes], headers=["key", "outcome"])
+            print(table if outcomes else "nothing to replay")
+            return 0 if all(r["outcome"].startswith("served") for r in outcomes) else 1
+        else:
+            store.set_dead_letter_status(args.key, "resolved", args.note)
+            print(f"{args.key}: resolved")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reliability", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +225,18 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--size", type=int)
     status_parser = commands.add_parser("status", help="status of every asset and check in a run")
     status_parser.add_argument("--run-id", help="default: the latest run")
+    dlq = commands.add_parser("dlq", help="the dead-letter queue: list, show, replay, resolve")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = dlq_commands.add_parser("list")
+    listing.add_argument(
+        "--status", default="open", choices=["open", "in_flight", "replayed", "resolved", "all"]
+    )
+    listing.add_argument("--limit", type=int, default=100)
+    dlq_commands.add_parser("show").add_argument("key")
+    dlq_commands.add_parser("replay", help="default: every open entry").add_argument("keys", nargs="*")
+    resolve = dlq_commands.add_parser("resolve", help="a person handled it")
+    resolve.add_argument("key")
+    resolve.add_argument("--note", required=True)
     args = parser.parse_args(argv)
     os.environ["DAGSTER_HOME"] = str(dagster_home())  # one home for this process and the Dagster CLI
 
@@ -194,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "demo":
         return demo(scenario=args.scenario, seed=args.seed, size=args.size)
+    if args.command == "dlq":
+        return dead_letter_command(args)
     run_id = args.run_id or latest_run_id()
     if run_id is None:
         print(f"no runs yet in {dagster_home()}", file=sys.stderr)

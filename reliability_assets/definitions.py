@@ -3,6 +3,7 @@
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
+from reliability_assets.dead_letters import dead_letter_replay
 from reliability_assets.settings import artifacts_dir, duckdb_path, load_settings, reference_llm
 from resources.storage import storage_resources
 
@@ -18,7 +19,7 @@ reference_pipeline = define_asset_job(
 defs = Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=[reference_pipeline],
+    jobs=[reference_pipeline, dead_letter_replay],
     resources={
         "source": SyntheticSource(scenario=_settings.scenario, seed=_settings.seed, size=_settings.size),
         "llm": reference_llm(),

@@ -11,15 +11,18 @@ served, how, at what cost, and whether the answer is degraded.
 from __future__ import annotations
 
 import functools
-import hashlib
+import importlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from dagster import Config, ConfigurableResource, get_dagster_logger
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr
 
+from resources.llm_request import reask_prompt, redacted, send, trim
+from resources.llm_request import request_key as key_of
 from resources.resilience import (
     Action,
     Attempt,
@@ -30,11 +33,9 @@ from resources.resilience import (
     RateLimiter,
     call_endpoint,
 )
-from resources.resilience.classify import MalformedResponse, NeedsHumanReview, OutputTruncated, SchemaInvalid
-from resources.resilience.retry import Reply
 from resources.screening import Verdict, screen
 from resources.store import ReliabilityStore
-from resources.tokens import count_messages, trim_to_tokens
+from resources.tokens import count_messages
 
 T = TypeVar("T", bound=BaseModel)
 Messages = list[dict[str, str]]
@@ -113,6 +114,9 @@ class ResilientLLM(ConfigurableResource):
     wait_duration_in_open_state_s: float = 30.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
+    max_cost_usd_per_call: float | None = Field(
+        default=None, description="Skip an endpoint whose worst-case cost (prompt + max_tokens) exceeds this."
+    )
 
     _store: ReliabilityStore | None = PrivateAttr(default=None)
 
@@ -131,6 +135,7 @@ class ResilientLLM(ConfigurableResource):
         deterministic: Callable[[], T] | None = None,
         untrusted: Sequence[str] = (),
         chaos: str | None = None,
+        use_cache: bool = True,
     ) -> LLMResult[T]:
         """Ask for a ``schema`` answer to ``messages``. ``untrusted`` texts (already inside the messages)
         are screened for prompt injection first. ``source`` names the caller in the dead-letter queue."""
@@ -145,8 +150,9 @@ class ResilientLLM(ConfigurableResource):
             events.append(event)
             log.info(json.dumps(event, default=str))
 
-        request_key = _request_key(messages, schema)
-        self.store.begin_request(key=request_key, source=source, request={"messages": messages})
+        request_key = key_of(messages, schema)
+        request = {"messages": messages, "schema": f"{schema.__module__}:{schema.__qualname__}"}
+        self.store.begin_request(key=request_key, source=source, request=request)
         attempts: list[Attempt] = []
         skipped: dict[str, str] = {}
         verdicts = [screen(text) for text in untrusted]
@@ -173,10 +179,15 @@ class ResilientLLM(ConfigurableResource):
             if deadline.expired:
                 skipped[endpoint.name] = "deadline reached"
                 continue
+            if over := self._over_budget(endpoint, messages):
+                skipped[endpoint.name] = over
+                emit("skip", endpoint=endpoint.name, reason=over)
+                continue
             dead = active_chaos == "llm_down" or (active_chaos == "llm_primary_down" and index == 0)
-            result = self._try_endpoint(
-                endpoint, messages, schema, deadline, attempts, emit, dead, configured
-            )
+            # An equal share of the time left per remaining endpoint: a hanging primary cannot starve the
+            # fallbacks. The share is carved out of the request's one deadline, never added to it.
+            share = Deadline(deadline.remaining() / (len(configured) - index))
+            result = self._try_endpoint(endpoint, messages, schema, share, attempts, emit, dead, configured)
             if isinstance(result, str):  # a reason to go to human review at once
                 return self._defer(
                     request_key, source, messages, result, attempts, skipped, events, started, worst
@@ -197,7 +208,7 @@ class ResilientLLM(ConfigurableResource):
                     **usage,
                 )
 
-        cached = self.store.cache_get(request_key)
+        cached = self.store.cache_get(request_key) if use_cache else None
         if cached is not None:
             emit("served", tier="cache", cached_from=cached["tier"])
             return self._served(
@@ -244,13 +255,11 @@ class ResilientLLM(ConfigurableResource):
         configured: list[LLMEndpoint],
     ) -> tuple[T, dict[str, Any]] | str | None:
         """The parsed answer and its usage; a human-review reason; or None to fail over."""
-        import openai
-
         base_url = CHAOS_DEAD_URL if dead else endpoint.base_url
         if dead:
             emit("chaos", endpoint=endpoint.name, fault="connection refused (injected)")
         name = f"llm:{base_url}:{endpoint.model}"
-        client = openai.OpenAI(base_url=base_url, api_key=endpoint.api_key or "none", max_retries=0)
+        client = _client(base_url, endpoint.api_key or "none", os.getpid())
         breaker = CircuitBreaker(self.store, name, self._breaker_config(endpoint))
         limiter = RateLimiter(
             self.store,
@@ -268,14 +277,22 @@ class ResilientLLM(ConfigurableResource):
                         "escalate", endpoint=endpoint.name, reason=f"{budget.tokens} tokens exceed the window"
                     )
                     return None
-                conversation = _trim(conversation, endpoint.context_window - max_tokens, endpoint.model)
+                conversation = trim(conversation, endpoint.context_window - max_tokens, endpoint.model)
                 trimmed = True
 
-            send = functools.partial(_send, client, endpoint, conversation, schema, max_tokens)
+            request = functools.partial(
+                send,
+                client,
+                model=endpoint.model,
+                json_schema=endpoint.json_schema,
+                messages=conversation,
+                schema=schema,
+                max_tokens=max_tokens,
+            )
 
             try:
                 (output, completion), tried = call_endpoint(
-                    send,
+                    request,
                     endpoint=endpoint.name,
                     deadline=deadline,
                     timeout_s=endpoint.timeout_s,
@@ -288,7 +305,7 @@ class ResilientLLM(ConfigurableResource):
                     on_event=emit,
                 )
             except EndpointFailed as failure:
-                attempts.extend(_redacted(failure.attempts, endpoint.api_key))
+                attempts.extend(redacted(failure.attempts, endpoint.api_key))
                 action = failure.decision.action
                 if action is Action.human_review:
                     return failure.decision.reason
@@ -297,7 +314,7 @@ class ResilientLLM(ConfigurableResource):
                     emit("reask", endpoint=endpoint.name, error=failure.decision.reason[:300])
                     conversation = [
                         *conversation,
-                        {"role": "user", "content": _reask_prompt(failure.decision.reason)},
+                        {"role": "user", "content": reask_prompt(failure.decision.reason)},
                     ]
                     continue
                 if action is Action.raise_max_tokens and not raised:
@@ -307,7 +324,7 @@ class ResilientLLM(ConfigurableResource):
                 if action is Action.trim_or_escalate and not trimmed:
                     if any(e.context_window > endpoint.context_window for e in configured):
                         return None
-                    conversation = _trim(conversation, endpoint.context_window // 2, endpoint.model)
+                    conversation = trim(conversation, endpoint.context_window // 2, endpoint.model)
                     trimmed = True
                     emit("trim", endpoint=endpoint.name)
                     continue
@@ -328,6 +345,15 @@ class ResilientLLM(ConfigurableResource):
                 "cost_usd": cost,
             }
 
+    def _over_budget(self, endpoint: LLMEndpoint, messages: Messages) -> str:
+        if self.max_cost_usd_per_call is None:
+            return ""
+        prompt = count_messages(messages, model=endpoint.model).tokens
+        worst = (prompt * endpoint.input_price_per_1k + self.max_tokens * endpoint.output_price_per_1k) / 1000
+        if worst <= self.max_cost_usd_per_call:
+            return ""
+        return f"over budget: up to ${worst:.4f} per call > ${self.max_cost_usd_per_call:.4f}"
+
     def _skip_reason(self, endpoint: LLMEndpoint) -> str:
         if not endpoint.base_url:
             return "no base_url configured"
@@ -343,6 +369,21 @@ class ResilientLLM(ConfigurableResource):
             wait_duration_in_open_state_s=self.wait_duration_in_open_state_s,
             slow_call_duration_threshold_s=endpoint.timeout_s,
         )
+
+    def replay(self, key: str) -> LLMResult[Any]:
+        """Send a dead letter again through every endpoint (no cache, no deterministic tier: a person asked
+        for a real answer). Served: the entry is marked ``replayed`` and the answer cached for its asset."""
+        entry = self.store.dead_letter_entry(key)
+        if entry is None:
+            raise KeyError(f"no dead letter with key {key!r}")
+        module, _, name = entry["request"]["schema"].partition(":")
+        schema = getattr(importlib.import_module(module), name)
+        result = self.generate(
+            entry["request"]["messages"], schema=schema, source=entry["source"], use_cache=False
+        )
+        if not result.deferred:
+            self.store.set_dead_letter_status(key, "replayed", f"served by {result.tier} on replay")
+        return result
 
     # --- results ------------------------------------------------------------------------------------
 
@@ -402,73 +443,13 @@ class ResilientLLM(ConfigurableResource):
         )
 
 
-def _send(
-    client: Any, endpoint: LLMEndpoint, messages: Messages, schema: type[T], max_tokens: int, timeout: float
-) -> Reply[tuple[T, Any]]:
-    """One request. Turns every way a 200 can be wrong into a typed error for the classifier."""
-    kwargs: dict[str, Any] = {
-        "model": endpoint.model,
-        "messages": messages,
-        "max_tokens": max_tokens,
-        "timeout": timeout,
-    }
-    if endpoint.json_schema:
-        from openai.lib._parsing._completions import type_to_response_format_param
+@functools.lru_cache(maxsize=32)
+def _client(base_url: str | None, api_key: str, _pid: int) -> Any:
+    """One SDK client per endpoint per process: building one loads the CA bundle (~40 ms) and a kept
+    client reuses its connections. ``max_retries=0``: the resource owns the only retry loop."""
+    import openai
 
-        kwargs["response_format"] = type_to_response_format_param(schema)
-    raw = client.chat.completions.with_raw_response.create(**kwargs)
-    completion = raw.parse()  # raises json.JSONDecodeError on a truncated body
-    choices = getattr(completion, "choices", None)
-    if not choices or choices[0].message is None:
-        raise MalformedResponse("200 without choices: wrong-shape body")
-    choice = choices[0]
-    if choice.finish_reason == "content_filter":
-        raise NeedsHumanReview("finish_reason=content_filter")
-    if getattr(choice.message, "refusal", None):
-        raise NeedsHumanReview(f"model refused: {choice.message.refusal}")
-    if choice.finish_reason == "length":
-        raise OutputTruncated("finish_reason=length: output cut at max_tokens")
-    content = choice.message.content or ""
-    try:
-        output = schema.model_validate_json(content if endpoint.json_schema else _json_in(content))
-    except ValidationError as error:
-        raise SchemaInvalid(_short(error)) from None
-    return Reply((output, completion), dict(raw.headers))
-
-
-def _json_in(text: str) -> str:
-    """The outermost JSON object in free text (models without structured output wrap it in prose)."""
-    start, end = text.find("{"), text.rfind("}")
-    return text[start : end + 1] if 0 <= start < end else text
-
-
-def _short(error: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'root'}: {e['msg']}" for e in error.errors()[:5])
-
-
-def _reask_prompt(error: str) -> str:
-    return f"Your previous answer did not match the required JSON schema: {error}. Reply with JSON only."
-
-
-def _trim(messages: Messages, max_tokens: int, model: str) -> Messages:
-    """Shorten the longest message (the data, not the instructions) until the request fits."""
-    longest = max(range(len(messages)), key=lambda i: len(messages[i]["content"]))
-    others = count_messages([m for i, m in enumerate(messages) if i != longest], model=model).tokens
-    trimmed = trim_to_tokens(messages[longest]["content"], max(0, max_tokens - others - 8), model=model)
-    return [({**m, "content": trimmed} if i == longest else m) for i, m in enumerate(messages)]
-
-
-def _request_key(messages: Messages, schema: type[BaseModel]) -> str:
-    payload = json.dumps({"messages": messages, "schema": schema.model_json_schema()}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def _redacted(attempts: list[Attempt], secret: str | None) -> list[Attempt]:
-    if secret:
-        for attempt in attempts:
-            if attempt.error:
-                attempt.error = attempt.error.replace(secret, "***")
-    return attempts
+    return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
 
 
 __all__ = ["LLMEndpoint", "LLMResult", "ResilientLLM"]

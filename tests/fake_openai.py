@@ -299,6 +299,7 @@ class FakeOpenAI:
         self._responders: dict[str, Responder] = {}
         self._windows: dict[str, _Window] = {}
         self._requests: list[RecordedRequest] = []
+        self._rejections: list[tuple[str, float, float]] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -358,6 +359,7 @@ class FakeOpenAI:
             for store in (self._scripts, self._defaults, self._responders, self._windows):
                 store.clear()
             self._requests.clear()
+            self._rejections.clear()
 
     # inspection
     @property
@@ -367,6 +369,12 @@ class FakeOpenAI:
 
     def requests_for(self, model: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.model == model]
+
+    @property
+    def rate_limited(self) -> list[tuple[str, float, float]]:
+        """(model, monotonic time, retry-after seconds) of every 429 the rpm window sent."""
+        with self._lock:
+            return list(self._rejections)
 
     # internals used by the handler
     def _next(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[Fault, dict[str, str]]:
@@ -378,6 +386,7 @@ class FakeOpenAI:
             if window := self._windows.get(model):
                 admitted, extra = window.admit(now)
                 if not admitted:
+                    self._rejections.append((model, now, float(extra["retry-after-ms"]) / 1000))
                     return Fault.status(429, message=f"Rate limit reached for {model} on requests."), extra
             queue = self._scripts.get(model)
             fault = queue.popleft() if queue else self._defaults.get(model, Fault.ok())
