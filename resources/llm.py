@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dagster import Config, ConfigurableResource, get_dagster_logger
 from pydantic import BaseModel, Field, PrivateAttr
@@ -34,8 +34,10 @@ from resources.resilience import (
     call_endpoint,
 )
 from resources.screening import Verdict, screen
-from resources.store import ReliabilityStore
 from resources.tokens import count_messages
+
+if TYPE_CHECKING:
+    from resources.store import ReliabilityStore
 
 T = TypeVar("T", bound=BaseModel)
 Messages = list[dict[str, str]]
@@ -118,11 +120,13 @@ class ResilientLLM(ConfigurableResource):
         default=None, description="Skip an endpoint whose worst-case cost (prompt + max_tokens) exceeds this."
     )
 
-    _store: ReliabilityStore | None = PrivateAttr(default=None)
+    _store: Any = PrivateAttr(default=None)
 
     @property
     def store(self) -> ReliabilityStore:
         if self._store is None:
+            from resources.store import ReliabilityStore  # SQLAlchemy: imported when first used
+
             self._store = ReliabilityStore(self.store_url)
         return self._store
 

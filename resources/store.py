@@ -127,8 +127,12 @@ class ReliabilityStore:
         with self.engine.begin() as connection:
             yield connection
 
-    def locked_row(self, connection: Connection, table: Table, key: str, defaults: Mapping[str, Any]) -> dict:
-        """The row for ``key``, created from ``defaults`` if missing, locked until the transaction ends."""
+    def locked_row(
+        self, connection: Connection, table: Table | str, key: str, defaults: Mapping[str, Any]
+    ) -> dict:
+        """The row for ``key``, created from ``defaults`` if missing, locked until the transaction ends.
+        ``table`` may be given by name, so callers need not import SQLAlchemy (0.3 s) at load time."""
+        table = metadata.tables[table] if isinstance(table, str) else table
         primary = next(iter(table.primary_key.columns))
         insert = _dialect_insert(self.engine, table).values({primary.name: key, **defaults})
         connection.execute(insert.on_conflict_do_nothing(index_elements=[primary.name]))
@@ -137,7 +141,10 @@ class ReliabilityStore:
             query = query.with_for_update()
         return dict(connection.execute(query).mappings().one())
 
-    def update_row(self, connection: Connection, table: Table, key: str, values: Mapping[str, Any]) -> None:
+    def update_row(
+        self, connection: Connection, table: Table | str, key: str, values: Mapping[str, Any]
+    ) -> None:
+        table = metadata.tables[table] if isinstance(table, str) else table
         primary = next(iter(table.primary_key.columns))
         connection.execute(table.update().where(primary == key).values(**values))
 

@@ -63,7 +63,8 @@ def _fresh_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_code_location_does_not_import_heavy_libraries() -> None:
     probe = _fresh_python(
         "import sys, reliability_assets.definitions;"
-        "print(sorted(m for m in ('sklearn', 'great_expectations', 'evidently') if m in sys.modules))"
+        "heavy = ('sklearn', 'great_expectations', 'evidently', 'openai', 'sqlalchemy', 'bpe_openai');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "[]"

@@ -12,11 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
 
-from resources.store import ReliabilityStore, breaker_state
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from resources.store import ReliabilityStore
 
 
 class BreakerState(StrEnum):
@@ -69,7 +72,7 @@ class CircuitBreaker:
         """Ask to make one call. Refused while open; in half-open, only the permitted number of probes."""
         now = time.time()
         with self.store.transaction() as connection:
-            row = self.store.locked_row(connection, breaker_state, self.name, _DEFAULTS)
+            row = self.store.locked_row(connection, "breaker_state", self.name, _DEFAULTS)
             state = BreakerState(row["state"])
             if state is BreakerState.open:
                 if now < row["open_until"]:
@@ -93,7 +96,7 @@ class CircuitBreaker:
     def release(self) -> None:
         """A permitted call that was never made (e.g. cancelled before sending): free its probe slot."""
         with self.store.transaction() as connection:
-            row = self.store.locked_row(connection, breaker_state, self.name, _DEFAULTS)
+            row = self.store.locked_row(connection, "breaker_state", self.name, _DEFAULTS)
             if row["state"] == BreakerState.half_open and row["half_open_in_flight"] > 0:
                 self._write(
                     connection, row, {"half_open_in_flight": row["half_open_in_flight"] - 1}, time.time()
@@ -103,7 +106,7 @@ class CircuitBreaker:
         """Open now for exactly ``seconds`` (a provider's Retry-After), whatever the window says."""
         now = time.time()
         with self.store.transaction() as connection:
-            row = self.store.locked_row(connection, breaker_state, self.name, _DEFAULTS)
+            row = self.store.locked_row(connection, "breaker_state", self.name, _DEFAULTS)
             before = row["state"]
             until = max(row["open_until"] if before == "open" else 0.0, now + seconds)
             self._write(connection, row, self._opened(until, reason), now)
@@ -111,13 +114,13 @@ class CircuitBreaker:
 
     def snapshot(self) -> dict:
         with self.store.transaction() as connection:
-            return self.store.locked_row(connection, breaker_state, self.name, _DEFAULTS)
+            return self.store.locked_row(connection, "breaker_state", self.name, _DEFAULTS)
 
     def _record(self, outcome: str, reason: str = "") -> Outcome:
         now = time.time()
         config = self.config
         with self.store.transaction() as connection:
-            row = self.store.locked_row(connection, breaker_state, self.name, _DEFAULTS)
+            row = self.store.locked_row(connection, "breaker_state", self.name, _DEFAULTS)
             state = BreakerState(row["state"])
             if state is BreakerState.half_open:
                 in_flight = max(0, row["half_open_in_flight"] - 1)
@@ -169,7 +172,7 @@ class CircuitBreaker:
         transitions = row["transitions"] + (1 if "state" in values and values["state"] != row["state"] else 0)
         self.store.update_row(
             connection,
-            breaker_state,
+            "breaker_state",
             self.name,
             {**values, "transitions": transitions, "updated_at": now},
         )

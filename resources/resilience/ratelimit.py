@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
-from resources.store import ReliabilityStore, rate_buckets
+    from resources.store import ReliabilityStore
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
 
@@ -57,7 +59,7 @@ class RateLimiter:
         capacity = self._capacity(kind)
         row = self.store.locked_row(
             connection,
-            rate_buckets,
+            "rate_buckets",
             f"{self.name}:{kind}",
             {"tokens": capacity, "updated_at": now, "blocked_until": 0.0},
         )
@@ -86,7 +88,7 @@ class RateLimiter:
             for kind in active:
                 row = buckets[kind]
                 values = {"tokens": row["tokens"] - costs[kind], "updated_at": now}
-                self.store.update_row(connection, rate_buckets, f"{self.name}:{kind}", values)
+                self.store.update_row(connection, "rate_buckets", f"{self.name}:{kind}", values)
         return 0.0
 
     def block_for(self, seconds: float) -> None:
@@ -97,7 +99,7 @@ class RateLimiter:
                 row = self._bucket(connection, kind, now)
                 until = max(row["blocked_until"], now + seconds)
                 values = {"blocked_until": until, "tokens": row["tokens"], "updated_at": now}
-                self.store.update_row(connection, rate_buckets, f"{self.name}:{kind}", values)
+                self.store.update_row(connection, "rate_buckets", f"{self.name}:{kind}", values)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Align with the provider's own count: ``x-ratelimit-remaining-*`` and ``x-ratelimit-reset-*``."""
@@ -122,4 +124,4 @@ class RateLimiter:
                 values = {"tokens": min(row["tokens"], update["left"]), "updated_at": now}
                 if update["left"] <= 0 and update["reset"] > 0:
                     values["blocked_until"] = max(row["blocked_until"], now + update["reset"])
-                self.store.update_row(connection, rate_buckets, f"{self.name}:{kind}", values)
+                self.store.update_row(connection, "rate_buckets", f"{self.name}:{kind}", values)
