@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from dagster import Config, ConfigurableResource, get_dagster_logger
 from pydantic import BaseModel, Field, PrivateAttr
 
-from resources.llm_request import reask_prompt, redacted, send, trim
+from resources.llm_request import reask_prompt, send, trim
 from resources.llm_request import request_key as key_of
 from resources.resilience import (
     Action,
@@ -150,9 +150,9 @@ class ResilientLLM(ConfigurableResource):
         log = get_dagster_logger()
 
         def emit(kind: str, **fields: Any) -> None:
-            event = {"event": kind, **fields}
-            events.append(event)
-            log.info(json.dumps(event, default=str))
+            line = self._redact(json.dumps({"event": kind, **fields}, default=str))
+            events.append(json.loads(line))
+            log.info(line)
 
         request_key = key_of(messages, schema)
         request = {"messages": messages, "schema": f"{schema.__module__}:{schema.__qualname__}"}
@@ -309,7 +309,7 @@ class ResilientLLM(ConfigurableResource):
                     on_event=emit,
                 )
             except EndpointFailed as failure:
-                attempts.extend(redacted(failure.attempts, endpoint.api_key))
+                attempts.extend(self._redact_attempts(failure.attempts))
                 action = failure.decision.action
                 if action is Action.human_review:
                     return failure.decision.reason
@@ -348,6 +348,19 @@ class ResilientLLM(ConfigurableResource):
                 "tokens_exact": usage is not None,
                 "cost_usd": cost,
             }
+
+    def _redact(self, text: str) -> str:
+        """A provider may echo a key back in an error or refusal: no key reaches logs, metadata, store."""
+        for endpoint in self.endpoints:
+            if endpoint.api_key:
+                text = text.replace(endpoint.api_key, "***")
+        return text
+
+    def _redact_attempts(self, attempts: list[Attempt]) -> list[Attempt]:
+        for attempt in attempts:
+            if attempt.error:
+                attempt.error = self._redact(attempt.error)
+        return attempts
 
     def _over_budget(self, endpoint: LLMEndpoint, messages: Messages) -> str:
         if self.max_cost_usd_per_call is None:
@@ -426,6 +439,7 @@ class ResilientLLM(ConfigurableResource):
         started: float,
         worst: Verdict | str,
     ) -> LLMResult[Any]:
+        reason = self._redact(reason)
         history = [a.as_dict() for a in attempts]
         self.store.dead_letter(
             key=key, source=source, reason=reason, request={"messages": messages}, attempts=history

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from resources.resilience.classify import MalformedResponse, NeedsHumanReview, OutputTruncated, SchemaInvalid
-from resources.resilience.retry import Attempt, Reply
+from resources.resilience.retry import Reply
 from resources.tokens import count_messages, trim_to_tokens
 
 T = TypeVar("T", bound=BaseModel)
@@ -83,11 +83,3 @@ def trim(messages: Messages, max_tokens: int, model: str) -> Messages:
 def request_key(messages: Messages, schema: type[BaseModel]) -> str:
     payload = json.dumps({"messages": messages, "schema": schema.model_json_schema()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def redacted(attempts: list[Attempt], secret: str | None) -> list[Attempt]:
-    if secret:
-        for attempt in attempts:
-            if attempt.error:
-                attempt.error = attempt.error.replace(secret, "***")
-    return attempts

@@ -1,7 +1,10 @@
 """The circuit breaker and the rate limiter keep their state in the reliability store (SQLite here)."""
 
 import multiprocessing
+import os
+import socket
 import time
+import uuid
 
 import pytest
 
@@ -20,13 +23,37 @@ FAST = BreakerConfig(
 )
 
 
+POSTGRES_URL = os.environ.get(
+    "RELIABILITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return None
+    except OSError as error:
+        return f"no PostgreSQL server on 127.0.0.1:5432 ({error})"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """Every store test runs on SQLite (the default) and on PostgreSQL (the deployed store)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    if reason := _postgres_reachable():
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
 @pytest.fixture
-def store_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'store.sqlite'}"
+def uid() -> str:
+    """PostgreSQL keeps rows between runs: every breaker and bucket of a test gets a fresh name."""
+    return uuid.uuid4().hex[:8] + ":"
 
 
-def test_opens_at_the_failure_rate_threshold_only_after_the_minimum_calls(store_url) -> None:
-    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+def test_opens_at_the_failure_rate_threshold_only_after_the_minimum_calls(store_url, uid) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), f"{uid}primary", FAST)
     for _ in range(3):
         assert breaker.acquire().allowed
         assert breaker.record_failure("503").state is BreakerState.closed  # 3 calls < minimum 4
@@ -37,8 +64,8 @@ def test_opens_at_the_failure_rate_threshold_only_after_the_minimum_calls(store_
     assert not refused.allowed and 0 < refused.retry_in_s <= 0.3
 
 
-def test_a_healthy_mix_stays_closed(store_url) -> None:
-    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+def test_a_healthy_mix_stays_closed(store_url, uid) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), f"{uid}primary", FAST)
     for i in range(30):
         breaker.acquire()
         if i % 4 == 0:  # 25% failures, under the 50% threshold
@@ -48,8 +75,8 @@ def test_a_healthy_mix_stays_closed(store_url) -> None:
     assert breaker.snapshot()["state"] == "closed"
 
 
-def test_slow_calls_open_it_too(store_url) -> None:
-    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+def test_slow_calls_open_it_too(store_url, uid) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), f"{uid}primary", FAST)
     for _ in range(4):
         breaker.acquire()
         outcome = breaker.record_success(duration_s=1.5)
@@ -57,8 +84,8 @@ def test_slow_calls_open_it_too(store_url) -> None:
     assert "slow-call rate 100%" in breaker.snapshot()["open_reason"]
 
 
-def test_half_open_admits_the_permitted_probes_then_closes_or_reopens(store_url) -> None:
-    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+def test_half_open_admits_the_permitted_probes_then_closes_or_reopens(store_url, uid) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), f"{uid}primary", FAST)
     breaker.open_for(0.2, "test")
     assert not breaker.acquire().allowed
     time.sleep(0.25)
@@ -76,8 +103,8 @@ def test_half_open_admits_the_permitted_probes_then_closes_or_reopens(store_url)
     assert not breaker.acquire().allowed
 
 
-def test_open_for_retry_after_is_exact(store_url) -> None:
-    breaker = CircuitBreaker(ReliabilityStore(store_url), "primary", FAST)
+def test_open_for_retry_after_is_exact(store_url, uid) -> None:
+    breaker = CircuitBreaker(ReliabilityStore(store_url), f"{uid}primary", FAST)
     started = time.time()
     breaker.open_for(0.5, "429 retry-after 0.5")
     while not breaker.acquire().allowed:
@@ -85,26 +112,26 @@ def test_open_for_retry_after_is_exact(store_url) -> None:
     assert time.time() - started >= 0.5
 
 
-def _open_in_another_process(url: str) -> None:
-    CircuitBreaker(ReliabilityStore(url), "shared", FAST).open_for(30, "opened by another process")
+def _open_in_another_process(url: str, uid: str) -> None:
+    CircuitBreaker(ReliabilityStore(url), f"{uid}shared", FAST).open_for(30, "opened by another process")
 
 
-def test_state_is_shared_between_processes(store_url) -> None:
+def test_state_is_shared_between_processes(store_url, uid) -> None:
     spawn = multiprocessing.get_context("spawn")
-    process = spawn.Process(target=_open_in_another_process, args=(store_url,))
+    process = spawn.Process(target=_open_in_another_process, args=(store_url, uid))
     process.start()
     process.join(60)
     assert process.exitcode == 0
-    permission = CircuitBreaker(ReliabilityStore(store_url), "shared", FAST).acquire()
+    permission = CircuitBreaker(ReliabilityStore(store_url), f"{uid}shared", FAST).acquire()
     assert not permission.allowed and permission.state is BreakerState.open
 
 
-def _hammer(url: str, calls: int) -> tuple[int, int]:
+def _hammer(url: str, calls: int, uid: str) -> tuple[int, int]:
     store = ReliabilityStore(url)
     breaker = CircuitBreaker(
-        store, "hammered", BreakerConfig(sliding_window_size=10_000, minimum_number_of_calls=10_000)
+        store, f"{uid}hammered", BreakerConfig(sliding_window_size=10_000, minimum_number_of_calls=10_000)
     )
-    limiter = RateLimiter(store, "hammered", requests_per_minute=600)
+    limiter = RateLimiter(store, f"{uid}hammered", requests_per_minute=600)
     granted = 0
     for i in range(calls):
         breaker.acquire()
@@ -113,14 +140,16 @@ def _hammer(url: str, calls: int) -> tuple[int, int]:
     return calls, granted
 
 
-def test_many_processes_lose_no_update_and_never_see_database_locked(store_url) -> None:
+def test_many_processes_lose_no_update_and_never_see_database_locked(store_url, uid) -> None:
     processes, calls = 8, 40
     ReliabilityStore(store_url)  # create the tables once
     started = time.time()
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        results = pool.starmap(_hammer, [(store_url, calls)] * processes)  # an exception here fails the test
+        results = pool.starmap(
+            _hammer, [(store_url, calls, uid)] * processes
+        )  # an exception here fails the test
     elapsed = time.time() - started
-    window = CircuitBreaker(ReliabilityStore(store_url), "hammered").snapshot()["window"]
+    window = CircuitBreaker(ReliabilityStore(store_url), f"{uid}hammered").snapshot()["window"]
     assert len(window) == processes * calls  # every record_* landed: no lost update
     assert window.count("fail") == window.count("ok") == processes * calls // 2
     granted = sum(g for _, g in results)
@@ -129,8 +158,8 @@ def test_many_processes_lose_no_update_and_never_see_database_locked(store_url) 
     assert granted >= 1
 
 
-def test_rate_limiter_paces_to_the_quota_and_honours_retry_after(store_url) -> None:
-    limiter = RateLimiter(ReliabilityStore(store_url), "paced", requests_per_minute=120)
+def test_rate_limiter_paces_to_the_quota_and_honours_retry_after(store_url, uid) -> None:
+    limiter = RateLimiter(ReliabilityStore(store_url), f"{uid}paced", requests_per_minute=120)
     burst = 0
     while (wait := limiter.try_acquire()) == 0.0:
         burst += 1
@@ -141,8 +170,8 @@ def test_rate_limiter_paces_to_the_quota_and_honours_retry_after(store_url) -> N
     assert limiter.try_acquire() > 0.5  # blocked by Retry-After, for every process using the store
 
 
-def test_rate_limit_headers_pull_the_bucket_down(store_url) -> None:
-    limiter = RateLimiter(ReliabilityStore(store_url), "headers", requests_per_minute=6000)
+def test_rate_limit_headers_pull_the_bucket_down(store_url, uid) -> None:
+    limiter = RateLimiter(ReliabilityStore(store_url), f"{uid}headers", requests_per_minute=6000)
     limiter.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1.5s"})
     assert 1.0 < limiter.try_acquire() <= 1.5
 

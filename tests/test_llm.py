@@ -301,3 +301,24 @@ def test_an_endpoint_over_the_cost_budget_is_skipped_and_said_so(server, tmp_pat
     result = ask(make_llm(server, tmp_path, max_cost_usd_per_call=0.30))
     assert result.tier == "secondary" and server.requests_for(PRIMARY) == []
     assert result.skipped["primary"].startswith("over budget: up to $0.48")
+
+
+def test_a_key_echoed_back_by_the_provider_is_never_logged_or_stored(server, tmp_path, caplog) -> None:
+    # Provider text reaches our reasons (here a refusal); a provider that echoes the key must not leak it.
+    server.set_default(PRIMARY, Fault.refusal("I will not use the key sk-test-secret for this."))
+    llm = make_llm(server, tmp_path)
+    result = ask(llm)
+    assert result.deferred and "I will not use the key ***" in json.dumps(result.events)
+    stored = json.dumps(llm.store.dead_letters(), default=str)
+    for text in (json.dumps(result.events), json.dumps(result.attempts), stored, caplog.text):
+        assert "sk-test-secret" not in text
+
+
+def test_a_tier_without_structured_output_gets_json_extracted_from_prose(server, tmp_path) -> None:
+    server.set_responder(
+        LOCAL, lambda body: f"Sure! Here is the summary:\n{GOOD.model_dump_json()}\nHope it helps."
+    )
+    local = make_llm(server, tmp_path).endpoints[2]
+    result = ask(make_llm(server, tmp_path, endpoints=[local]))
+    assert (result.tier, result.output) == ("local", GOOD)
+    assert "response_format" not in server.requests_for(LOCAL)[0].body
