@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 3000
 SCENARIO ?=
+API_PORT ?= 8765
+CHAOS ?=
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # Third-party telemetry off everywhere (reliability_assets sets the same defaults when imported).
@@ -13,7 +15,7 @@ export DO_NOT_TRACK := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: install home dev demo test lint bench clean
+.PHONY: install home dev dev-api api demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +32,16 @@ home: install
 
 dev: home
 	$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+
+# The local data API (generator data, paginated; CHAOS=api_down|api_slow|api_rate_limited|api_bad_records).
+api: install
+	RELIABILITY_API_CHAOS=$(CHAOS) $(BIN)/python -m reliability_assets.data_api --host 127.0.0.1 --port $(API_PORT)
+
+# The UI with customers and orders read from the local data API, which stops with it.
+dev-api: home
+	RELIABILITY_API_CHAOS=$(CHAOS) $(BIN)/python -m reliability_assets.data_api --host 127.0.0.1 --port $(API_PORT) & \
+	api=$$!; trap "kill $$api" EXIT INT TERM; \
+	RELIABILITY_API_URL=http://127.0.0.1:$(API_PORT) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 demo: home
 	$(BIN)/reliability demo $(if $(SCENARIO),--scenario $(SCENARIO))

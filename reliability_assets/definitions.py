@@ -2,9 +2,15 @@
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
-from reliability_assets.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
+from reliability_assets.analytics import ASSET_CHECKS, ASSETS
 from reliability_assets.dead_letters import dead_letter_replay
-from reliability_assets.settings import artifacts_dir, duckdb_path, load_settings, reference_llm
+from reliability_assets.settings import (
+    artifacts_dir,
+    duckdb_path,
+    load_settings,
+    reference_llm,
+    reference_source,
+)
 from resources.storage import storage_resources
 
 _settings = load_settings()
@@ -21,7 +27,7 @@ defs = Definitions(
     asset_checks=ASSET_CHECKS,
     jobs=[reference_pipeline, dead_letter_replay],
     resources={
-        "source": SyntheticSource(scenario=_settings.scenario, seed=_settings.seed, size=_settings.size),
+        "source": reference_source(_settings),
         "llm": reference_llm(),
         **storage_resources(duckdb_path=duckdb_path(), artifacts_dir=artifacts_dir()),
     },

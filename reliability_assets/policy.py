@@ -11,6 +11,10 @@ from dagster import Backoff, FreshnessPolicy, Jitter, RetryPolicy
 
 OWNERS = ["team:analytics-engineering"]
 
+#: Run tag for fault injection on purpose: llm_primary_down, llm_down, api_down, api_slow,
+#: api_rate_limited, api_bad_records (RELIABILITY_CHAOS / RELIABILITY_API_CHAOS set the default).
+CHAOS_TAG = "reliability/chaos"
+
 #: The outer, step-level net (resources own the inner retry loop): 3 retries at ~2 s, ~4 s, ~8 s, +-jitter.
 STEP_RETRY = RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 

@@ -9,6 +9,8 @@ from dagster import EnvVar
 from pydantic import BaseModel, Field, ValidationError
 
 from reliability_assets.analytics.generator import Scenario
+from reliability_assets.analytics.raw_sources import ApiSource, RawSource, SyntheticSource
+from resources.api import ResilientAPI
 from resources.llm import LLMEndpoint, ResilientLLM
 
 
@@ -27,6 +29,7 @@ class Settings(BaseModel):
     seed: int = Field(default=7, ge=0)
     size: int = Field(default=5_000, ge=50, le=5_000_000)
     duckdb_path: Path | None = None
+    api_url: str | None = Field(default=None, description="Read customers and orders from this HTTP API.")
 
 
 def dagster_home() -> Path:
@@ -108,3 +111,16 @@ def reference_llm() -> ResilientLLM:
         ],
         chaos=env("RELIABILITY_CHAOS", ""),
     )
+
+
+def reference_source(settings: Settings) -> RawSource:
+    """The HTTP API when ``RELIABILITY_API_URL`` is set (``make api`` serves one), else the generator."""
+    if settings.api_url:
+        return ApiSource(
+            api=ResilientAPI(
+                base_url=settings.api_url,
+                token=_secret("RELIABILITY_API_TOKEN"),
+                chaos=os.environ.get("RELIABILITY_API_CHAOS", ""),
+            )
+        )
+    return SyntheticSource(scenario=settings.scenario, seed=settings.seed, size=settings.size)

@@ -9,6 +9,7 @@ locked"), any SQLAlchemy URL (e.g. PostgreSQL, rows locked with ``SELECT ... FOR
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -83,6 +84,17 @@ dead_letters = Table(
     Column("note", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("key", String(128), primary_key=True),  # source + payload hash: a record is quarantined once
+    Column("source", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
 )
 
 
@@ -237,6 +249,39 @@ class ReliabilityStore:
             )
             if found.rowcount == 0:
                 raise KeyError(f"no dead letter with key {key!r}")
+
+
+def quarantine_records(store: ReliabilityStore, source: str, rejected: list[tuple[str, Any]]) -> int:
+    """Keep records that failed validation, with the reason and the raw payload, for a person.
+    Idempotent: the same record from the same source is stored once. Returns how many were new."""
+    if not rejected:
+        return 0
+    now = time.time()
+    rows = [
+        {
+            "key": hashlib.sha256(
+                f"{source}:{json.dumps(payload, sort_keys=True, default=str)}".encode()
+            ).hexdigest(),
+            "source": source,
+            "reason": reason,
+            "payload": payload,
+            "created_at": now,
+        }
+        for reason, payload in rejected
+    ]
+    with store.transaction() as connection:
+        result = connection.execute(
+            _dialect_insert(store.engine, quarantine).values(rows).on_conflict_do_nothing()
+        )
+    return max(0, result.rowcount or 0)
+
+
+def quarantined(store: ReliabilityStore, source: str | None = None, *, limit: int = 1000) -> list[dict]:
+    query = select(quarantine).order_by(quarantine.c.created_at).limit(limit)
+    if source is not None:
+        query = query.where(quarantine.c.source == source)
+    with store.engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def _dialect_insert(engine: Engine, table: Table) -> Any:

@@ -8,14 +8,9 @@ from reliability_assets.analytics.model import (
     churn_scores,
     churn_scores_valid,
 )
+from reliability_assets.analytics.raw_sources import ApiSource, RawSource, SyntheticSource
 from reliability_assets.analytics.segments import customer_segments
-from reliability_assets.analytics.sources import (
-    SyntheticSource,
-    customers,
-    customers_contract,
-    orders,
-    orders_contract,
-)
+from reliability_assets.analytics.sources import customers, customers_contract, orders, orders_contract
 from reliability_assets.analytics.summary import executive_summary
 
 ASSETS = [
@@ -36,4 +31,4 @@ ASSET_CHECKS = [
     executive_kpis_reconcile,
 ]
 
-__all__ = ["ASSETS", "ASSET_CHECKS", "SyntheticSource"]
+__all__ = ["ASSETS", "ASSET_CHECKS", "ApiSource", "RawSource", "SyntheticSource"]

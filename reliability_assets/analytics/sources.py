@@ -1,85 +1,90 @@
 """Raw sources: where customers and orders come from. The assets do not know which source they got."""
 
+from collections.abc import Iterator
 from datetime import timedelta
-from functools import lru_cache
 
-import pandas as pd
-from dagster import AssetExecutionContext, ConfigurableResource, asset
-from pydantic import Field
-
-from reliability_assets.analytics.generator import (
-    AS_OF,
-    CHANNELS,
-    ORDER_WINDOW_DAYS,
-    PLANS,
-    REGIONS,
-    RawData,
-    Scenario,
-    generate,
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    MetadataValue,
+    Output,
+    asset,
 )
+
+from reliability_assets.analytics.generator import AS_OF, CHANNELS, ORDER_WINDOW_DAYS, PLANS, REGIONS
+from reliability_assets.analytics.raw_sources import RawSource, Table
 from reliability_assets.checks.contracts import Column, TableContract, build_contract_checks
 from reliability_assets.metadata import table_metadata
-from reliability_assets.policy import DAILY, OWNERS, STEP_RETRY
+from reliability_assets.policy import CHAOS_TAG, DAILY, OWNERS, STEP_RETRY
+
+#: Above this share of invalid records, the raw table is not trusted downstream (blocking check).
+MAX_QUARANTINED_SHARE = 0.02
 
 
-@lru_cache(maxsize=4)
-def _world(seed: int, size: int, scenario: Scenario) -> RawData:
-    return generate(seed=seed, size=size, scenario=scenario)
+RAW_CHECKS = (
+    ("served_live", False, "WARN when the data came from the last-good snapshot, not from the source."),
+    ("quarantine_share", True, f"At most {MAX_QUARANTINED_SHARE:.0%} of received records failed validation."),
+)
 
 
-class SyntheticSource(ConfigurableResource):
-    """The deterministic generator as a source. Pick scenario, seed and size in the Launchpad under
-    ``resources.source.config``; defaults come from ``RELIABILITY_SCENARIO/SEED/SIZE``."""
-
-    scenario: Scenario = Field(
-        default=Scenario.clean, description="clean | drifted (stated covariate shift) | corrupted (defects)"
+def _raw_asset(table: Table, description: str) -> AssetsDefinition:
+    @asset(
+        name=table,
+        description=description,
+        group_name="raw",
+        kinds={"python", "pandas", "duckdb"},
+        owners=OWNERS,
+        retry_policy=STEP_RETRY,
+        freshness_policy=DAILY,
+        tags={"layer": "raw"},
+        pool="source_api",
+        check_specs=[
+            AssetCheckSpec(name, asset=table, blocking=blocking, description=text)
+            for name, blocking, text in RAW_CHECKS
+        ],
     )
-    seed: int = Field(default=7, ge=0, description="Random seed; the same seed gives the same data.")
-    size: int = Field(default=5_000, ge=50, description="Number of customers (orders scale with it).")
+    def _load(context: AssetExecutionContext, source: RawSource) -> Iterator[Output | AssetCheckResult]:
+        loaded = source.load(table, chaos=context.run.tags.get(CHAOS_TAG) or None)
+        extra = dict(loaded.metadata)
+        if loaded.snapshot_written_at is not None:
+            # Freshness is about the data, not the run: a stale snapshot must look stale.
+            extra["dagster/last_updated_timestamp"] = MetadataValue.timestamp(loaded.snapshot_written_at)
+        yield Output(loaded.frame, metadata=table_metadata(loaded.frame, **extra))
+        yield AssetCheckResult(
+            check_name="served_live",
+            passed=not loaded.degraded,
+            severity=AssetCheckSeverity.WARN,
+            description=f"degraded: {loaded.reason}" if loaded.degraded else None,
+            metadata={"snapshot_age_s": extra.get("api/snapshot_age_s", -1.0)},
+        )
+        share = loaded.quarantined_share
+        yield AssetCheckResult(
+            check_name="quarantine_share",
+            passed=share <= MAX_QUARANTINED_SHARE,
+            description=None
+            if share <= MAX_QUARANTINED_SHARE
+            else f"{loaded.quarantined} of {loaded.received} records ({share:.1%}) quarantined, "
+            f"above {MAX_QUARANTINED_SHARE:.0%}: see the quarantine table",
+            metadata={
+                "quarantined": loaded.quarantined,
+                "received": loaded.received,
+                "share": round(share, 4),
+            },
+        )
 
-    @property
-    def label(self) -> str:
-        return f"synthetic:{self.scenario.value}:seed={self.seed}:size={self.size}"
-
-    def customers(self) -> pd.DataFrame:
-        return _world(self.seed, self.size, self.scenario).customers.copy()
-
-    def orders(self) -> pd.DataFrame:
-        return _world(self.seed, self.size, self.scenario).orders.copy()
+    return _load
 
 
-def _source_metadata(source: SyntheticSource) -> dict[str, str | int]:
-    return {"source": source.label, "scenario": source.scenario.value, "seed": source.seed}
-
-
-@asset(
-    group_name="raw",
-    kinds={"python", "pandas", "duckdb"},
-    owners=OWNERS,
-    retry_policy=STEP_RETRY,
-    freshness_policy=DAILY,
-    tags={"layer": "raw"},
+customers = _raw_asset(
+    "customers",
+    "Customer master data: signup date, plan, region, acquisition channel and the observed churn label.",
 )
-def customers(context: AssetExecutionContext, source: SyntheticSource) -> pd.DataFrame:
-    """Customer master data: signup date, plan, region, acquisition channel and the observed churn label."""
-    df = source.customers()
-    context.add_output_metadata(table_metadata(df, **_source_metadata(source)))
-    return df
-
-
-@asset(
-    group_name="raw",
-    kinds={"python", "pandas", "duckdb"},
-    owners=OWNERS,
-    retry_policy=STEP_RETRY,
-    freshness_policy=DAILY,
-    tags={"layer": "raw"},
+orders = _raw_asset(
+    "orders", "Orders of the last 12 months: amount, quantity and whether the order was returned."
 )
-def orders(context: AssetExecutionContext, source: SyntheticSource) -> pd.DataFrame:
-    """Orders of the last 12 months: amount, quantity and whether the order was returned."""
-    df = source.orders()
-    context.add_output_metadata(table_metadata(df, **_source_metadata(source)))
-    return df
 
 
 CUSTOMERS_CONTRACT = TableContract(

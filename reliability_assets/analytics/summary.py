@@ -22,10 +22,9 @@ from dagster import (
 from pydantic import BaseModel, Field
 
 from reliability_assets.analytics.kpis import ALL
-from reliability_assets.policy import DAILY, OWNERS, STEP_RETRY
+from reliability_assets.policy import CHAOS_TAG, DAILY, OWNERS, STEP_RETRY
 from resources.llm import ResilientLLM
 
-CHAOS_TAG = "reliability/chaos"
 KPI_COLUMNS = (
     "customers",
     "active_customers",
