@@ -23,7 +23,8 @@ STEP_RETRY = RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, ji
 COMPUTE_RETRY = RetryPolicy(max_retries=1, delay=1, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 
 #: Raw sources and the executive outputs are refreshed daily: warn after a day, fail after a day and 2 h.
-DAILY = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
+DAILY_WARN, DAILY_FAIL = timedelta(hours=24), timedelta(hours=26)
+DAILY = FreshnessPolicy.time_window(fail_window=DAILY_FAIL, warn_window=DAILY_WARN)
 
 #: The model is retrained weekly.
 WEEKLY = FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))

@@ -119,8 +119,11 @@ class ResilientAPI(ConfigurableResource):
         name: str | None = None,
         pagination: Literal["cursor", "page"] = "cursor",
         chaos: str | None = None,
+        max_quarantined_share: float = 1.0,
     ) -> Pull:
-        """Every page of ``path``, validated with ``schema``; on failure, the last complete snapshot."""
+        """Every page of ``path``, validated with ``schema``; on failure, the last complete snapshot.
+        A pull with more invalid records than ``max_quarantined_share`` is served (the caller's check
+        decides) but does not become the last-good snapshot."""
         name = name or path.strip("/").replace("/", "_")
         deadline = Deadline(self.deadline_s)
         attempts: list[dict[str, Any]] = []
@@ -138,7 +141,8 @@ class ResilientAPI(ConfigurableResource):
         from resources.store import quarantine_records
 
         quarantine_records(self.store, f"api:{name}", rejected)
-        self.snapshots.write(name, valid)
+        if len(rejected) <= max_quarantined_share * len(raw):
+            self.snapshots.write(name, valid)
         log.info(f"pulled {len(raw)} records of {name} in {pages} pages; {len(rejected)} quarantined")
         return Pull(
             records=valid,

@@ -1,6 +1,7 @@
 """ResilientAPI over real HTTP on 127.0.0.1: every fault ends in complete data, the snapshot marked
 degraded, or quarantined records; never partial data passed on silently."""
 
+import json
 import multiprocessing
 import os
 import signal
@@ -174,8 +175,8 @@ def test_both_resources_share_one_resilience_core() -> None:
 
 
 def test_raw_assets_in_api_mode_show_each_path_in_dagster(data_api, tmp_path) -> None:
-    """What a user sees: a live pull, the snapshot under api_down (WARN, stale timestamp), and the
-    quarantine gate under api_bad_records, each chosen with the run tag reliability/chaos."""
+    """What a user sees: a live pull, the quarantine gate under api_bad_records, the snapshot under
+    api_down (WARN; ERROR once older than the freshness window), each chosen with the run tag."""
     from dagster import instance_for_test, materialize
 
     from reliability_assets.analytics import ApiSource, customers, customers_contract, orders, orders_contract
@@ -192,6 +193,17 @@ def test_raw_assets_in_api_mode_show_each_path_in_dagster(data_api, tmp_path) ->
         assert live.success and all(e.passed for e in check_results(live).values())
         assert materialized(live)["orders"].metadata["api/served_from"].value == "api"
 
+        bad = materialize(
+            assets,
+            resources=resources,
+            instance=instance,
+            raise_on_error=False,
+            tags={"reliability/chaos": "api_bad_records"},
+        )
+        gate = check_results(bad)["customers:quarantine_share"]
+        assert not gate.passed and "quarantined" in gate.description
+        assert not bad.success  # blocked, and not the new last-good snapshot either (checked below)
+
         down = materialize(
             assets, resources=resources, instance=instance, tags={"reliability/chaos": "api_down"}
         )
@@ -203,12 +215,12 @@ def test_raw_assets_in_api_mode_show_each_path_in_dagster(data_api, tmp_path) ->
         assert meta["dagster/last_updated_timestamp"].value <= time.time()
         assert meta["dagster/row_count"].value == SIZE
 
-        bad = materialize(
-            assets,
-            resources=resources,
-            instance=instance,
-            raise_on_error=False,
-            tags={"reliability/chaos": "api_bad_records"},
+        # A snapshot older than the freshness fail window turns the check from WARN to ERROR.
+        path = resources["source"].api.snapshots.path("customers")
+        payload = json.loads(path.read_text())
+        path.write_text(json.dumps({**payload, "written_at": time.time() - 30 * 3600}))
+        stale = materialize(
+            assets, resources=resources, instance=instance, tags={"reliability/chaos": "api_down"}
         )
-        gate = check_results(bad)["customers:quarantine_share"]
-        assert not bad.success and not gate.passed and "quarantined" in gate.description
+        late = check_results(stale)["customers:served_live"]
+        assert late.severity.value == "ERROR" and "30.0 h old, past the 1 day, 2:00:00" in late.description

@@ -38,6 +38,10 @@ class OrderRecord(BaseModel):
     returned: bool
 
 
+#: Above this share of invalid records a pull is not trusted: the blocking quarantine_share check fails
+#: and the pull does not replace the last-good snapshot.
+MAX_QUARANTINED_SHARE = 0.02
+
 RECORDS: dict[str, type[BaseModel]] = {"customers": CustomerRecord, "orders": OrderRecord}
 DATE_COLUMNS = {"customers": ["signup_date"], "orders": ["order_date"]}
 
@@ -99,7 +103,14 @@ class ApiSource(RawSource):
     def load(self, table: Table, *, chaos: str | None = None) -> SourceLoad:
         path = self.customers_path if table == "customers" else self.orders_path
         pagination: Literal["cursor", "page"] = "cursor" if table == "customers" else "page"
-        pull = self.api.pull(path, schema=RECORDS[table], name=table, pagination=pagination, chaos=chaos)
+        pull = self.api.pull(
+            path,
+            schema=RECORDS[table],
+            name=table,
+            pagination=pagination,
+            chaos=chaos,
+            max_quarantined_share=MAX_QUARANTINED_SHARE,
+        )
         frame = pd.DataFrame.from_records(pull.records, columns=list(RECORDS[table].model_fields))
         for column in DATE_COLUMNS[table]:
             frame[column] = pd.to_datetime(frame[column])

@@ -1,5 +1,6 @@
 """Raw sources: where customers and orders come from. The assets do not know which source they got."""
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -15,19 +16,38 @@ from dagster import (
 )
 
 from reliability_assets.analytics.generator import AS_OF, CHANNELS, ORDER_WINDOW_DAYS, PLANS, REGIONS
-from reliability_assets.analytics.raw_sources import RawSource, Table
+from reliability_assets.analytics.raw_sources import MAX_QUARANTINED_SHARE, RawSource, SourceLoad, Table
 from reliability_assets.checks.contracts import Column, TableContract, build_contract_checks
 from reliability_assets.metadata import table_metadata
-from reliability_assets.policy import CHAOS_TAG, DAILY, OWNERS, STEP_RETRY
-
-#: Above this share of invalid records, the raw table is not trusted downstream (blocking check).
-MAX_QUARANTINED_SHARE = 0.02
-
+from reliability_assets.policy import CHAOS_TAG, DAILY, DAILY_FAIL, OWNERS, STEP_RETRY
 
 RAW_CHECKS = (
-    ("served_live", False, "WARN when the data came from the last-good snapshot, not from the source."),
+    (
+        "served_live",
+        False,
+        "WARN when the last-good snapshot served; ERROR when it is past the freshness window.",
+    ),
     ("quarantine_share", True, f"At most {MAX_QUARANTINED_SHARE:.0%} of received records failed validation."),
 )
+
+
+def _served_live(loaded: SourceLoad) -> AssetCheckResult:
+    """WARN when the snapshot served; ERROR when the snapshot is older than the freshness fail window
+    (Dagster's freshness policy sees the run's time, not the data's)."""
+    if not loaded.degraded:
+        return AssetCheckResult(check_name="served_live", passed=True)
+    age_s = time.time() - loaded.snapshot_written_at if loaded.snapshot_written_at else float("inf")
+    stale = age_s > DAILY_FAIL.total_seconds()
+    age = f"snapshot {age_s / 3600:.1f} h old" + (
+        f", past the {DAILY_FAIL} freshness window" if stale else ""
+    )
+    return AssetCheckResult(
+        check_name="served_live",
+        passed=False,
+        severity=AssetCheckSeverity.ERROR if stale else AssetCheckSeverity.WARN,
+        description=f"degraded: {loaded.reason}; {age}",
+        metadata={"snapshot_age_s": round(age_s, 1)},
+    )
 
 
 def _raw_asset(table: Table, description: str) -> AssetsDefinition:
@@ -53,13 +73,7 @@ def _raw_asset(table: Table, description: str) -> AssetsDefinition:
             # Freshness is about the data, not the run: a stale snapshot must look stale.
             extra["dagster/last_updated_timestamp"] = MetadataValue.timestamp(loaded.snapshot_written_at)
         yield Output(loaded.frame, metadata=table_metadata(loaded.frame, **extra))
-        yield AssetCheckResult(
-            check_name="served_live",
-            passed=not loaded.degraded,
-            severity=AssetCheckSeverity.WARN,
-            description=f"degraded: {loaded.reason}" if loaded.degraded else None,
-            metadata={"snapshot_age_s": extra.get("api/snapshot_age_s", -1.0)},
-        )
+        yield _served_live(loaded)
         share = loaded.quarantined_share
         yield AssetCheckResult(
             check_name="quarantine_share",
