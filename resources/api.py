@@ -15,12 +15,11 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from dagster import ConfigurableResource, get_dagster_logger
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+from dagster import get_dagster_logger
+from pydantic import BaseModel, Field, ValidationError
 
+from resources.base import ResilientResource
 from resources.resilience import (
-    BreakerConfig,
-    CircuitBreaker,
     Deadline,
     EndpointFailed,
     RateLimiter,
@@ -33,7 +32,6 @@ from resources.snapshots import SnapshotStore
 if TYPE_CHECKING:
     import httpx
 
-    from resources.store import ReliabilityStore
 
 CHAOS_HEADER = "X-Reliability-Chaos"
 
@@ -75,7 +73,7 @@ class Pull(BaseModel):
         }
 
 
-class ResilientAPI(ConfigurableResource):
+class ResilientAPI(ResilientResource):
     """Pull complete, validated record sets from an HTTP API, or serve the last complete one and say so."""
 
     base_url: str = Field(description="e.g. http://127.0.0.1:8765")
@@ -86,25 +84,8 @@ class ResilientAPI(ConfigurableResource):
     max_attempts: int = Field(default=4, ge=1, description="Per page, for transient faults.")
     page_size: int = Field(default=1_000, ge=1)
     requests_per_minute: int | None = Field(default=None, gt=0)
-    store_url: str | None = Field(default=None, description="None: RELIABILITY_STORE_URL or DAGSTER_HOME.")
     snapshot_dir: str | None = Field(default=None, description="None: $DAGSTER_HOME/snapshots.")
     chaos: str = Field(default="", description="Sent as X-Reliability-Chaos (the local data API honours it).")
-    sliding_window_size: int = 20
-    minimum_number_of_calls: int = 5
-    failure_rate_threshold: float = 0.5
-    wait_duration_in_open_state_s: float = 30.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 8.0
-
-    _store: Any = PrivateAttr(default=None)
-
-    @property
-    def store(self) -> ReliabilityStore:
-        if self._store is None:
-            from resources.store import ReliabilityStore  # SQLAlchemy: imported when first used
-
-            self._store = ReliabilityStore(self.store_url)
-        return self._store
 
     @property
     def snapshots(self) -> SnapshotStore:
@@ -221,7 +202,7 @@ class ResilientAPI(ConfigurableResource):
             endpoint=label,
             deadline=deadline,
             timeout_s=self.read_timeout_s,
-            breaker=CircuitBreaker(self.store, name, self._breaker_config()),
+            breaker=self.circuit_breaker(name, slow_call_duration_threshold_s=self.read_timeout_s),
             limiter=RateLimiter(self.store, name, requests_per_minute=self.requests_per_minute),
             max_attempts=self.max_attempts,
             backoff_initial_s=self.backoff_initial_s,
@@ -252,15 +233,6 @@ class ResilientAPI(ConfigurableResource):
 
     def _client(self) -> httpx.Client:
         return _client(self.base_url, self.token or "", os.getpid())
-
-    def _breaker_config(self) -> BreakerConfig:
-        return BreakerConfig(
-            sliding_window_size=self.sliding_window_size,
-            minimum_number_of_calls=self.minimum_number_of_calls,
-            failure_rate_threshold=self.failure_rate_threshold,
-            wait_duration_in_open_state_s=self.wait_duration_in_open_state_s,
-            slow_call_duration_threshold_s=self.read_timeout_s,
-        )
 
 
 _CLIENTS: dict[tuple[str, str, int], Any] = {}

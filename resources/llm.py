@@ -18,16 +18,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from dagster import Config, ConfigurableResource, get_dagster_logger
-from pydantic import BaseModel, Field, PrivateAttr
+from dagster import Config, get_dagster_logger
+from pydantic import BaseModel, Field
 
+from resources.base import ResilientResource
 from resources.llm_request import reask_prompt, send, trim
 from resources.llm_request import request_key as key_of
 from resources.resilience import (
     Action,
     Attempt,
-    BreakerConfig,
-    CircuitBreaker,
     Deadline,
     EndpointFailed,
     RateLimiter,
@@ -37,7 +36,7 @@ from resources.screening import Verdict, screen
 from resources.tokens import count_messages
 
 if TYPE_CHECKING:
-    from resources.store import ReliabilityStore
+    pass
 
 T = TypeVar("T", bound=BaseModel)
 Messages = list[dict[str, str]]
@@ -101,34 +100,17 @@ class LLMResult(BaseModel, Generic[T]):
         }
 
 
-class ResilientLLM(ConfigurableResource):
+class ResilientLLM(ResilientResource):
     """Tiered LLM access that keeps answering when providers fail, and says how it answered."""
 
     endpoints: list[LLMEndpoint] = Field(default_factory=list)
     deadline_s: float = Field(default=90.0, gt=0, description="One deadline per request, across all tiers.")
     max_tokens: int = Field(default=800, gt=0)
     max_reasks: int = Field(default=1, ge=0, description="Re-asks with the validation error, per endpoint.")
-    store_url: str | None = Field(default=None, description="None: RELIABILITY_STORE_URL or DAGSTER_HOME.")
     chaos: str = Field(default="", description="Fault injection: llm_primary_down | llm_down | '' (off).")
-    sliding_window_size: int = 20
-    minimum_number_of_calls: int = 5
-    failure_rate_threshold: float = 0.5
-    wait_duration_in_open_state_s: float = 30.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 8.0
     max_cost_usd_per_call: float | None = Field(
         default=None, description="Skip an endpoint whose worst-case cost (prompt + max_tokens) exceeds this."
     )
-
-    _store: Any = PrivateAttr(default=None)
-
-    @property
-    def store(self) -> ReliabilityStore:
-        if self._store is None:
-            from resources.store import ReliabilityStore  # SQLAlchemy: imported when first used
-
-            self._store = ReliabilityStore(self.store_url)
-        return self._store
 
     def generate(
         self,
@@ -264,7 +246,7 @@ class ResilientLLM(ConfigurableResource):
             emit("chaos", endpoint=endpoint.name, fault="connection refused (injected)")
         name = f"llm:{base_url}:{endpoint.model}"
         client = _client(base_url, endpoint.api_key or "none", os.getpid())
-        breaker = CircuitBreaker(self.store, name, self._breaker_config(endpoint))
+        breaker = self.circuit_breaker(name, slow_call_duration_threshold_s=endpoint.timeout_s)
         limiter = RateLimiter(
             self.store,
             name,
@@ -377,15 +359,6 @@ class ResilientLLM(ConfigurableResource):
         if endpoint.require_api_key and not endpoint.api_key:
             return "no API key"
         return ""
-
-    def _breaker_config(self, endpoint: LLMEndpoint) -> BreakerConfig:
-        return BreakerConfig(
-            sliding_window_size=self.sliding_window_size,
-            minimum_number_of_calls=self.minimum_number_of_calls,
-            failure_rate_threshold=self.failure_rate_threshold,
-            wait_duration_in_open_state_s=self.wait_duration_in_open_state_s,
-            slow_call_duration_threshold_s=endpoint.timeout_s,
-        )
 
     def replay(self, key: str) -> LLMResult[Any]:
         """Send a dead letter again through every endpoint (no cache, no deterministic tier: a person asked
