@@ -17,6 +17,8 @@ BIN = Path(sys.executable).parent
 
 #: Checks that warn instead of blocking: a degraded output still ships, and says so.
 WARN_ONLY = {"customers:served_live", "orders:served_live", "executive_summary:served_by_model"}
+#: Non-blocking checks: nothing downstream to stop, but an ERROR when they fail.
+NON_BLOCKING = WARN_ONLY | {"executive_summary:grounded"}
 
 ASSET_NAMES = [
     "customers",
@@ -43,6 +45,7 @@ CHECK_NAMES = [
     "churn_scores:valid_scores",
     "executive_kpis:reconciles",
     "executive_summary:served_by_model",
+    "executive_summary:grounded",
 ]
 
 

@@ -8,7 +8,7 @@ import pytest
 from dagster import AssetKey, materialize
 
 from reliability_assets.definitions import defs
-from tests.support import ASSET_NAMES, CHECK_NAMES, REPO, WARN_ONLY
+from tests.support import ASSET_NAMES, CHECK_NAMES, NON_BLOCKING, REPO
 
 FRESHNESS = {"customers", "orders", "churn_model", "executive_kpis", "executive_summary"}
 
@@ -45,7 +45,7 @@ def test_data_gates_block_and_the_degradation_check_only_warns() -> None:
         f"{k.asset_key.to_user_string()}:{k.name}": graph.get_check_spec(k).blocking
         for k in graph.asset_check_keys
     }
-    assert {name for name, blocks in blocking.items() if not blocks} == WARN_ONLY
+    assert {name for name, blocks in blocking.items() if not blocks} == NON_BLOCKING
 
 
 def _fresh_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:

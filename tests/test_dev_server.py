@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from reliability_assets.cli import init_home
-from tests.support import ASSET_NAMES, BIN, CHECK_NAMES, REPO, WARN_ONLY
+from tests.support import ASSET_NAMES, BIN, CHECK_NAMES, NON_BLOCKING, REPO
 
 QUERY = """{ assetNodes { assetKey { path }
   assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }"""
@@ -76,6 +76,6 @@ def test_ui_serves_the_full_graph_over_graphql(dagster_dev) -> None:
         for n in nodes
         for c in n["assetChecksOrError"].get("checks", [])
     }
-    assert checks == {name: name not in WARN_ONLY for name in CHECK_NAMES}
+    assert checks == {name: name not in NON_BLOCKING for name in CHECK_NAMES}
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
         assert response.status == 200 and b"Dagster" in response.read()

@@ -16,6 +16,7 @@ def test_clean_materializes_every_asset_and_passes_every_check(reference_runs) -
     checks = check_results(result)
     assert sorted(checks) == sorted(CHECK_NAMES)
     assert [name for name, e in checks.items() if not e.passed] == ["executive_summary:served_by_model"]
+    assert checks["executive_summary:grounded"].metadata["numbers_cited"].value >= 8  # the template's figures
     # No key, no local model: the template served, and the summary says so with a WARN, not silence.
     degraded = checks["executive_summary:served_by_model"]
     assert degraded.severity.value == "WARN" and "served by deterministic" in degraded.description
@@ -160,6 +161,16 @@ def test_the_summary_is_written_by_the_model_when_one_answers(tmp_path) -> None:
         assert "Model-written headline" in result.output_for_node("executive_summary")
         warn = check_results(result)["executive_summary:served_by_model"]
         assert not warn.passed and "served by secondary" in warn.description
+
+        assert check_results(result)["executive_summary:grounded"].passed  # it cites no number
+
+        # A model that invents a figure: the summary still ships, and the grounding check names it.
+        invented = brief.model_copy(update={"headline": "Revenue reached $9,999,999 with 42.4% growth."})
+        server.set_responder("gpt-4o", lambda body: invented.model_dump_json())
+        hallucinated = check_results(run_reference("clean", tmp_path, instance, llm=llm))
+        grounding = hallucinated["executive_summary:grounded"]
+        assert not grounding.passed and grounding.severity.value == "ERROR"
+        assert grounding.description == "cites 2 number(s) not in executive_kpis: $9,999,999, 42.4%"
 
         # Chaos on purpose, from a run tag: the primary is never reached, the secondary serves.
         server.reset()

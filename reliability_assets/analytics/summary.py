@@ -22,6 +22,7 @@ from dagster import (
 from pydantic import BaseModel, Field
 
 from reliability_assets.analytics.kpis import ALL
+from reliability_assets.checks.llm_output import ungrounded_numbers
 from reliability_assets.policy import CHAOS_TAG, DAILY, OWNERS, STEP_RETRY
 from resources.llm import ResilientLLM
 
@@ -152,7 +153,13 @@ def prompt(kpis: pd.DataFrame) -> tuple[list[dict[str, str]], str]:
             asset="executive_summary",
             blocking=False,
             description="WARN when the summary came from a fallback tier (cache, template) or a person.",
-        )
+        ),
+        AssetCheckSpec(
+            "grounded",
+            asset="executive_summary",
+            blocking=False,
+            description="Every number the summary cites is a figure of executive_kpis (within rounding).",
+        ),
     ],
 )
 def executive_summary(
@@ -186,6 +193,17 @@ def executive_summary(
             "brief": MetadataValue.json(json.loads(brief.model_dump_json())),
             **result.metadata(),
         },
+    )
+    prose = " ".join([brief.headline, *(i.text for i in brief.insights), *brief.risks])
+    ungrounded, cited = ungrounded_numbers(prose, executive_kpis)
+    yield AssetCheckResult(
+        check_name="grounded",
+        passed=not ungrounded,
+        severity=AssetCheckSeverity.ERROR,
+        description=None
+        if not ungrounded
+        else f"cites {len(ungrounded)} number(s) not in executive_kpis: {', '.join(ungrounded[:10])}",
+        metadata={"numbers_cited": cited, "ungrounded": json.dumps(ungrounded)},
     )
     yield AssetCheckResult(
         check_name="served_by_model",
