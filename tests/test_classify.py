@@ -9,7 +9,6 @@ import pytest
 
 from resources.resilience import Action, classify, classify_status, retry_after_seconds
 from resources.resilience.classify import (
-    BudgetExhausted,
     CircuitOpen,
     MalformedResponse,
     NeedsHumanReview,
@@ -62,7 +61,6 @@ def test_http_statuses(status: int, code: str | None, action: Action, breaker_fa
         (OutputTruncated("length"), M, False),
         (NeedsHumanReview("refusal"), H, False),
         (CircuitOpen("open"), F, False),
-        (BudgetExhausted("spent"), F, False),
         (TimeoutError("read"), R, True),
         (ConnectionResetError("reset"), R, True),
         (httpx.ConnectTimeout("slow"), R, True),

@@ -12,7 +12,7 @@ the LLM and HTTP resources both act on its verdicts.
 | schema-invalid output                                          | reask            | no                     |
 | finish_reason=length                                           | raise_max_tokens | no                     |
 | content filter, refusal, blocked prompt                        | human_review     | no                     |
-| breaker open, budget exhausted, deadline too short             | failover         | no                     |
+| breaker open, deadline too short                               | failover         | no                     |
 """
 
 from __future__ import annotations
@@ -72,10 +72,6 @@ class NeedsHumanReview(ReliabilityError):
 
 
 class CircuitOpen(ReliabilityError):
-    action = Action.failover
-
-
-class BudgetExhausted(ReliabilityError):
     action = Action.failover
 
 
