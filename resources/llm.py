@@ -181,7 +181,7 @@ class ResilientLLM(ResilientResource):
             if result is not None:
                 output, usage = result
                 self.store.cache_put(request_key, endpoint.name, output.model_dump(mode="json"))
-                self.store.end_request(request_key)
+                self.store.end_request(request_key, served_by=endpoint.name)
                 return LLMResult(
                     output=output,
                     tier=endpoint.name,
@@ -388,7 +388,7 @@ class ResilientLLM(ResilientResource):
         started: float,
         worst: Verdict,
     ) -> LLMResult[T]:
-        self.store.end_request(key)
+        self.store.end_request(key, served_by=tier)
         return LLMResult(
             output=output,
             tier=tier,

@@ -221,11 +221,17 @@ class ReliabilityStore:
         with self.transaction() as connection:
             self.locked_row(connection, dead_letters, key, defaults)
 
-    def end_request(self, key: str) -> None:
-        """The request was served: drop its write-ahead entry (entries for a person stay)."""
+    def end_request(self, key: str, *, served_by: str) -> None:
+        """The request was served: drop its write-ahead entry; an entry still open from an earlier failure
+        of the same request is marked ``replayed`` (it no longer needs a person)."""
         with self.transaction() as connection:
             connection.execute(
                 dead_letters.delete().where(dead_letters.c.key == key, dead_letters.c.status == "in_flight")
+            )
+            connection.execute(
+                dead_letters.update()
+                .where(dead_letters.c.key == key, dead_letters.c.status == "open")
+                .values(status="replayed", note=f"served later by {served_by}", updated_at=time.time())
             )
 
     def dead_letters(self, *, status: str | None = "open", limit: int = 100) -> list[dict]:

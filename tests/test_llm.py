@@ -218,13 +218,18 @@ def test_when_every_endpoint_fails_the_cache_then_the_deterministic_tier_serve(s
 def test_nothing_left_defers_to_the_dead_letter_queue_once_per_request(server, tmp_path) -> None:
     for model in (PRIMARY, SECONDARY, LOCAL):
         server.set_default(model, Fault.status(503))
-    llm = make_llm(server, tmp_path)
+    llm = make_llm(server, tmp_path, wait_duration_in_open_state_s=0.2)
     first, second = ask(llm), ask(llm)
     assert first.deferred and first.dead_letter_key == second.dead_letter_key
     (entry,) = llm.store.dead_letters()
     assert len(first.attempts) == 9  # 3 tiers x 3 attempts
     assert len(entry["attempts"]) == len(first.attempts) + len(second.attempts)  # one entry, every attempt
     assert all("sk-test-secret" not in json.dumps(a) for a in entry["attempts"])
+    server.set_default(PRIMARY, None)  # the provider recovers: the same request, served, leaves the queue
+    time.sleep(0.3)  # the breakers opened above; past their wait a probe goes through
+    assert ask(llm).tier == "primary"
+    assert llm.store.dead_letters() == []
+    assert llm.store.dead_letter_entry(first.dead_letter_key)["status"] == "replayed"
 
 
 def test_tiers_without_a_key_are_skipped_and_said_so(server, tmp_path) -> None:

@@ -1,0 +1,304 @@
+"""Great Expectations 1.x suites as blocking Dagster asset checks (dagster-ge pins GX < 1.0).
+
+A suite is a list of expectations (GX objects, or plain dicts inline or in a YAML/JSON file) and gives one
+check per GX severity: ``<name>`` (critical: ERROR, blocking), ``<name>_warnings`` (WARN, never blocking)
+and ``<name>_info`` (reported, never failing). The asset is loaded once and validated in one GX pass.
+
+great_expectations is imported only when a check runs: the import costs ~2.5 s, which every load of the
+code location would otherwise pay. Suites are therefore checked at definition time against a static list
+of expectation types, so a typo fails when Definitions load, not at 3 a.m.
+"""
+
+import difflib
+import functools
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetIn,
+    AssetKey,
+    MetadataValue,
+    multi_asset_check,
+)
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from reliability_assets.policy import COMPUTE_RETRY
+
+Severity = Literal["critical", "warning", "info"]
+RESULT_FORMATS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")
+SAMPLE_SIZE = 5
+#: GX returns results in its own order; this meta key maps each one back to its entry.
+_INDEX = "reliability_assets/index"
+#: severity -> (check-name suffix, Dagster severity when it fails)
+_GROUPS: dict[str, tuple[str, AssetCheckSeverity]] = {
+    "critical": ("", AssetCheckSeverity.ERROR),
+    "warning": ("_warnings", AssetCheckSeverity.WARN),
+    "info": ("_info", AssetCheckSeverity.WARN),
+}
+
+#: The GX 1.24 expectation types that run on a pandas frame: the SQL-only ones (like patterns, query
+#: comparison, other-table row count) are left out. tests/test_gx_checks.py keeps this in step with GX.
+# fmt: off
+SUPPORTED = frozenset((
+    "expect_column_distinct_values_to_be_in_set", "expect_column_distinct_values_to_contain_set",
+    "expect_column_distinct_values_to_equal_set", "expect_column_kl_divergence_to_be_less_than",
+    "expect_column_max_to_be_between", "expect_column_mean_to_be_between",
+    "expect_column_median_to_be_between", "expect_column_min_to_be_between",
+    "expect_column_most_common_value_to_be_in_set", "expect_column_pair_values_a_to_be_greater_than_b",
+    "expect_column_pair_values_to_be_equal", "expect_column_pair_values_to_be_in_set",
+    "expect_column_proportion_of_non_null_values_to_be_between",
+    "expect_column_proportion_of_unique_values_to_be_between", "expect_column_quantile_values_to_be_between",
+    "expect_column_stdev_to_be_between", "expect_column_sum_to_be_between", "expect_column_to_exist",
+    "expect_column_type_to_be", "expect_column_unique_value_count_to_be_between",
+    "expect_column_value_lengths_to_be_between", "expect_column_value_lengths_to_equal",
+    "expect_column_value_z_scores_to_be_less_than", "expect_column_values_to_be_between",
+    "expect_column_values_to_be_dateutil_parseable", "expect_column_values_to_be_decreasing",
+    "expect_column_values_to_be_in_set", "expect_column_values_to_be_in_type_list",
+    "expect_column_values_to_be_increasing", "expect_column_values_to_be_json_parseable",
+    "expect_column_values_to_be_null", "expect_column_values_to_be_of_type",
+    "expect_column_values_to_be_unique", "expect_column_values_to_match_json_schema",
+    "expect_column_values_to_match_regex", "expect_column_values_to_match_regex_list",
+    "expect_column_values_to_match_strftime_format", "expect_column_values_to_not_be_in_set",
+    "expect_column_values_to_not_be_null", "expect_column_values_to_not_be_outliers",
+    "expect_column_values_to_not_match_regex", "expect_column_values_to_not_match_regex_list",
+    "expect_compound_columns_to_be_unique", "expect_multicolumn_sum_to_equal",
+    "expect_multicolumn_values_to_be_equal", "expect_select_column_values_to_be_unique_within_record",
+    "expect_table_column_count_to_be_between", "expect_table_column_count_to_equal",
+    "expect_table_columns_to_match_ordered_list", "expect_table_columns_to_match_set",
+    "expect_table_row_count_to_be_between", "expect_table_row_count_to_equal",
+))
+# fmt: on
+
+
+class Expectation(BaseModel):
+    """One expectation as data: the GX object is built from it only when the check runs.
+
+    ``type`` is accepted for ``expectation``, so a suite exported by GX (``suite.to_json_dict()``) loads.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expectation: str = Field(validation_alias=AliasChoices("expectation", "type"))
+    kwargs: dict[str, Any] = {}
+    severity: Severity = "critical"
+    meta: dict[str, Any] = {}
+    description: str | None = None
+    notes: str | list[str] | None = None
+
+    @field_validator("expectation")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in SUPPORTED:
+            close = difflib.get_close_matches(value, SUPPORTED, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "use a GX 1.x snake_case expectation type"
+            raise ValueError(
+                f"unknown expectation {value!r}; {hint} (e.g. 'expect_column_values_to_not_be_null')"
+            )
+        return value
+
+    @property
+    def columns(self) -> list[str]:
+        kw = self.kwargs
+        return [str(kw[k]) for k in ("column", "column_A", "column_B") if k in kw] + [
+            str(c) for c in kw.get("column_list") or ()
+        ]
+
+
+def load_suite(
+    suite: Sequence[Any] | Mapping[str, Any] | str | Path, *, where: str = "GX suite"
+) -> list[Expectation]:
+    """Parse a suite without importing great_expectations; errors name the entry and the fix."""
+    data: Any = suite
+    if isinstance(suite, str | Path):
+        path = Path(suite)
+        if path.suffix not in (".yaml", ".yml", ".json"):
+            raise ValueError(f"{where}: {path} is neither a .yaml/.yml nor a .json file")
+        where, text = f"{where} ({path})", path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if isinstance(data, Mapping):
+        data = data.get("expectations")
+    if not isinstance(data, Sequence) or isinstance(data, str) or not data:
+        raise ValueError(
+            f"{where}: expected a non-empty list of expectations, or a mapping with 'expectations'"
+        )
+    entries = []
+    for i, item in enumerate(data):
+        raw = item.configuration.to_json_dict() if hasattr(item, "configuration") else item  # a GX object
+        if isinstance(raw, Mapping):
+            raw = {k: v for k, v in raw.items() if k != "id"}  # GX's own id, meaningless here
+        try:
+            entries.append(Expectation.model_validate(raw))
+        except ValidationError as exc:
+            label = raw.get("expectation", raw.get("type", "?")) if isinstance(raw, Mapping) else raw
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(f"{where}, entry {i} ({label}): {problems}") from None
+    return entries
+
+
+@functools.cache
+def _batch_definition() -> Any:
+    """One ephemeral GX context per process: a whole-frame batch definition takes any frame as a parameter."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # else tqdm bars on stderr
+    source = context.data_sources.add_pandas("reliability_assets")
+    return source.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole_frame")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    entry: Expectation
+    success: bool
+    result: dict[str, Any]
+    error: str | None = None
+
+
+def _error(info: Mapping[str, Any]) -> str | None:
+    """GX reports an exception flat, or per failed metric keyed by metric id (e.g. a missing column)."""
+    if info.get("raised_exception") is True:
+        return str(info.get("exception_message"))
+    nested = [v for v in info.values() if isinstance(v, Mapping) and v.get("raised_exception")]
+    return "; ".join(dict.fromkeys(str(v.get("exception_message")) for v in nested)) or None
+
+
+def run_suite(
+    table: pd.DataFrame, entries: Sequence[Expectation], result_format: str = "SUMMARY"
+) -> list[Outcome]:
+    """Validate ``table`` in one GX pass; the outcomes come back in entry order."""
+    import great_expectations as gx
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    expectations = []
+    for i, e in enumerate(entries):
+        options: dict[str, Any] = {"severity": e.severity, "description": e.description, "notes": e.notes}
+        try:
+            expectation = get_expectation_impl(e.expectation)(
+                **e.kwargs, **options, meta={**e.meta, _INDEX: i}
+            )
+        except Exception as exc:  # a misspelt or missing kwarg: pydantic.v1's ValidationError
+            raise ValueError(f"GX expectation {i} ({e.expectation}) is invalid: {exc}") from exc
+        expectations.append(expectation)
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": table})
+    report = batch.validate(
+        gx.ExpectationSuite(name="suite", expectations=expectations), result_format=result_format
+    )
+    by_index = {r.expectation_config.meta[_INDEX]: r for r in report.results}
+    outcomes = []
+    for i, entry in enumerate(entries):
+        result = by_index[i]
+        error = _error(result.exception_info or {})
+        missing = [c for c in entry.columns if c not in table.columns]
+        if error and missing:
+            error = f"column {', '.join(missing)} not in the table"
+        outcomes.append(Outcome(entry, bool(result.success) and not error, dict(result.result or {}), error))
+    return outcomes
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}%" if value >= 0.1 or value == 0 else f"{value:.2g}%"
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")[:200]
+
+
+def _describe(o: Outcome) -> str:
+    r = o.result
+    if o.error:
+        detail = o.error
+    elif r.get("unexpected_count") is not None:
+        detail = f"{r['unexpected_count']} unexpected, {_percent(r.get('unexpected_percent'))}"
+    else:
+        detail = f"observed {_cell(r['observed_value'])}" if "observed_value" in r else "not met"
+    return f"{', '.join(o.entry.columns) or '(table)'}: {o.entry.expectation} ({detail})"
+
+
+def _table(outcomes: Sequence[Outcome]) -> str:
+    rows = ["| expectation | column | success | unexpected | unexpected % | sample / error |"]
+    rows.append("| --- | --- | --- | ---: | ---: | --- |")
+    for o in outcomes:
+        count, sample = o.result.get("unexpected_count"), o.result.get("partial_unexpected_list") or []
+        cells = [o.entry.expectation, ", ".join(o.entry.columns), "pass" if o.success else "FAIL"]
+        cells += ["" if count is None else count, _percent(o.result.get("unexpected_percent"))]
+        cells.append(o.error or ", ".join(map(str, sample[:SAMPLE_SIZE])))
+        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def _check_result(check: str, severity: str, outcomes: Sequence[Outcome], version: str) -> AssetCheckResult:
+    failed = [o for o in outcomes if not o.success]
+    text = "; ".join(_describe(o) for o in failed) or None
+    return AssetCheckResult(
+        check_name=check,
+        passed=not failed or severity == "info",  # info expectations inform, they never fail
+        severity=_GROUPS[severity][1],
+        description=f"not met (info only): {text}" if text and severity == "info" else text,
+        metadata={
+            "expectations": MetadataValue.md(_table(outcomes)),
+            "evaluated": len(outcomes),
+            "failed": len(failed),
+            "gx_version": version,
+        },
+    )
+
+
+def build_gx_checks(
+    asset: str | Sequence[str] | AssetKey,
+    suite: Sequence[Any] | Mapping[str, Any] | str | Path,
+    *,
+    name: str = "gx_suite",
+    blocking: bool = True,
+    result_format: str = "SUMMARY",
+) -> AssetChecksDefinition:
+    """One step that loads ``asset`` once and reports a check per GX severity present in ``suite``.
+
+    Critical failures are ERROR and block downstream (unless ``blocking=False``); warnings are WARN and
+    never block; info results are metadata only. ``suite`` is checked now, without importing GX.
+    """
+    key = AssetKey.from_coercible(asset)
+    if result_format not in RESULT_FORMATS:
+        raise ValueError(f"result_format {result_format!r} is not one of {', '.join(RESULT_FORMATS)}")
+    entries = load_suite(suite, where=f"GX suite {name!r} of {key.to_user_string()}")
+    groups = {sev: [e for e in entries if e.severity == sev] for sev in _GROUPS}
+    specs = [
+        AssetCheckSpec(
+            name + _GROUPS[sev][0],
+            asset=key,
+            blocking=blocking and sev == "critical",
+            description=f"{len(group)} {sev} GX expectation(s): "
+            + ", ".join(dict.fromkeys(e.expectation for e in group)),
+        )
+        for sev, group in groups.items()
+        if group
+    ]
+
+    @multi_asset_check(
+        name=f"{'_'.join(key.path)}_{name}",
+        specs=specs,
+        ins={"table": AssetIn(key=key)},
+        retry_policy=COMPUTE_RETRY,
+        description=f"Great Expectations suite {name!r} on {key.to_user_string()}",
+    )
+    def _gx_suite(table: pd.DataFrame) -> Iterator[AssetCheckResult]:
+        import great_expectations as gx
+
+        outcomes = run_suite(table, entries, result_format)
+        for sev, (suffix, _) in _GROUPS.items():
+            group = [o for o in outcomes if o.entry.severity == sev]
+            if group:
+                yield _check_result(name + suffix, sev, group, gx.__version__)
+
+    return _gx_suite
