@@ -26,6 +26,7 @@ from dagster import (
     AssetCheckSpec,
     AssetIn,
     AssetKey,
+    Failure,
     MetadataValue,
     multi_asset_check,
 )
@@ -188,8 +189,10 @@ def run_suite(
             expectation = get_expectation_impl(e.expectation)(
                 **e.kwargs, **options, meta={**e.meta, _INDEX: i}
             )
-        except Exception as exc:  # a misspelt or missing kwarg: pydantic.v1's ValidationError
-            raise ValueError(f"GX expectation {i} ({e.expectation}) is invalid: {exc}") from exc
+        except Exception as exc:  # a misspelt or missing kwarg (pydantic.v1): retrying cannot fix it
+            raise Failure(
+                f"GX expectation {i} ({e.expectation}) is invalid: {exc}", allow_retries=False
+            ) from exc
         expectations.append(expectation)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": table})
     report = batch.validate(
@@ -231,7 +234,11 @@ def _table(outcomes: Sequence[Outcome]) -> str:
     rows.append("| --- | --- | --- | ---: | ---: | --- |")
     for o in outcomes:
         count, sample = o.result.get("unexpected_count"), o.result.get("partial_unexpected_list") or []
-        cells = [o.entry.expectation, ", ".join(o.entry.columns), "pass" if o.success else "FAIL"]
+        cells = [
+            o.entry.expectation,
+            ", ".join(o.entry.columns) or "(table)",
+            "pass" if o.success else "FAIL",
+        ]
         cells += ["" if count is None else count, _percent(o.result.get("unexpected_percent"))]
         cells.append(o.error or ", ".join(map(str, sample[:SAMPLE_SIZE])))
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")

@@ -1,0 +1,218 @@
+"""GX suites as asset checks, through Dagster: blocking on critical, WARN on warning, info as metadata."""
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+from dagster import (
+    AssetCheckEvaluation,
+    AssetIn,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    asset,
+    instance_for_test,
+    materialize,
+    mem_io_manager,
+)
+
+from reliability_assets.checks.gx import SUPPORTED, build_gx_checks
+
+FRAME = pd.DataFrame(
+    {"region": ["eu", "us", None, "eu"], "plan": ["free", "pro", "pro", "gold"], "seats": [1, 5, 3, 2]}
+)
+NOT_NULL_REGION = {"expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "region"}}
+PLAN_IN_SET = {
+    "expectation": "expect_column_values_to_be_in_set",
+    "kwargs": {"column": "plan", "value_set": ["free", "pro"]},
+}
+SEATS_POSITIVE = {
+    "expectation": "expect_column_values_to_be_between",
+    "kwargs": {"column": "seats", "min_value": 1, "max_value": 100},
+}
+
+
+@asset
+def accounts() -> pd.DataFrame:
+    return FRAME
+
+
+@asset(ins={"accounts": AssetIn()})
+def account_report(accounts: pd.DataFrame) -> int:
+    return len(accounts)
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[DagsterInstance]:
+    with instance_for_test() as instance:
+        yield instance
+
+
+def run(
+    instance: DagsterInstance, suite: Any, **options: Any
+) -> tuple[ExecuteInProcessResult, dict[str, AssetCheckEvaluation], set[str]]:
+    checks = build_gx_checks("accounts", suite, **options)
+    result = materialize(
+        [accounts, account_report, checks],
+        resources={"io_manager": mem_io_manager},
+        instance=instance,
+        raise_on_error=False,
+    )
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    return result, evaluations, done
+
+
+def test_passing_suite_of_gx_objects_reports_every_expectation(instance: DagsterInstance) -> None:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    suite = [
+        gxe.ExpectColumnValuesToBeBetween(column="seats", min_value=1, max_value=100),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToNotBeNull(column="plan", severity="warning"),
+    ]
+    result, checks, done = run(instance, suite, name="quality")
+    assert result.success and done == {"accounts", "account_report"}
+    assert set(checks) == {"quality", "quality_warnings"}  # no info expectations, no info check
+    critical = checks["quality"]
+    assert critical.passed and critical.description is None
+    assert critical.metadata["evaluated"].value == 2 and critical.metadata["failed"].value == 0
+    assert critical.metadata["gx_version"].value == gx.__version__
+    assert (
+        "| expect_column_values_to_be_between | seats | pass | 0 | 0.0% |"
+        in critical.metadata["expectations"].value
+    )
+
+
+def test_critical_failure_blocks_downstream_and_names_the_column(instance: DagsterInstance) -> None:
+    result, checks, done = run(instance, [NOT_NULL_REGION, SEATS_POSITIVE])
+    assert not result.success and done == {"accounts"}  # account_report never ran
+    check = checks["gx_suite"]
+    assert not check.passed and check.severity.value == "ERROR"
+    assert check.description == "region: expect_column_values_to_not_be_null (1 unexpected, 25.0%)"
+    table = check.metadata["expectations"].value
+    assert "| expect_column_values_to_not_be_null | region | FAIL | 1 | 25.0% | None |" in table
+    assert check.metadata["failed"].value == 1 and check.metadata["evaluated"].value == 2
+
+
+def test_warning_failure_warns_without_blocking(instance: DagsterInstance) -> None:
+    result, checks, done = run(instance, [SEATS_POSITIVE, {**PLAN_IN_SET, "severity": "warning"}])
+    assert result.success and done == {"accounts", "account_report"}
+    assert checks["gx_suite"].passed
+    warning = checks["gx_suite_warnings"]
+    assert not warning.passed and warning.severity.value == "WARN"
+    assert warning.description == "plan: expect_column_values_to_be_in_set (1 unexpected, 25.0%)"
+    assert "| gold |" in warning.metadata["expectations"].value  # the offending value, sampled
+
+
+def test_info_never_fails(instance: DagsterInstance) -> None:
+    info = {**NOT_NULL_REGION, "severity": "info"}
+    result, checks, done = run(instance, [info, {**PLAN_IN_SET, "severity": "info"}])
+    assert result.success and done == {"accounts", "account_report"} and set(checks) == {"gx_suite_info"}
+    check = checks["gx_suite_info"]
+    assert check.passed and check.metadata["failed"].value == 2
+    assert check.description is not None and check.description.startswith("not met (info only): region:")
+
+
+def test_yaml_file_suite(instance: DagsterInstance, tmp_path) -> None:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(
+        "expectations:\n"
+        "  - expectation: expect_column_values_to_be_in_set\n"
+        "    kwargs: {column: plan, value_set: [free, pro, gold]}\n"
+        "  - expectation: expect_column_values_to_not_be_null\n"
+        "    kwargs: {column: region}\n"
+        "    severity: warning\n"
+    )
+    result, checks, _ = run(instance, path)
+    assert result.success and checks["gx_suite"].passed
+    assert checks["gx_suite_warnings"].description.startswith("region: expect_column_values_to_not_be_null")
+
+
+def test_suite_exported_by_gx_loads_from_json(tmp_path) -> None:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    exported = gx.ExpectationSuite(name="s", expectations=[gxe.ExpectColumnToExist(column="plan")])
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps(exported.to_json_dict()))
+    checks = build_gx_checks("accounts", str(path))
+    assert [spec.name for spec in checks.check_specs] == ["gx_suite"]
+
+
+def test_missing_column_fails_with_its_name(instance: DagsterInstance) -> None:
+    missing = {"expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "country"}}
+    result, checks, done = run(instance, [missing, SEATS_POSITIVE])
+    check = checks["gx_suite"]
+    assert not result.success and done == {"accounts"}
+    assert not check.passed
+    assert (
+        check.description == "country: expect_column_values_to_not_be_null (column country not in the table)"
+    )
+
+
+def test_bad_expectation_name_fails_at_definition_with_the_fix() -> None:
+    typo = {"expectation": "expect_column_values_to_not_be_nul", "kwargs": {"column": "region"}}
+    with pytest.raises(ValueError) as error:
+        build_gx_checks("accounts", [NOT_NULL_REGION, typo])
+    message = str(error.value)
+    assert "GX suite 'gx_suite' of accounts, entry 1 (expect_column_values_to_not_be_nul)" in message
+    assert "did you mean 'expect_column_values_to_not_be_null'?" in message
+    with pytest.raises(ValueError, match=r"entry 0 .*severity"):
+        build_gx_checks("accounts", [{**NOT_NULL_REGION, "severity": "fatal"}])
+    with pytest.raises(ValueError, match="result_format"):
+        build_gx_checks("accounts", [NOT_NULL_REGION], result_format="FULL")
+
+
+def test_module_and_definitions_do_not_import_great_expectations() -> None:
+    """The code location loads without paying GX's import; typos are still caught."""
+    code = (
+        "import sys\n"
+        "from reliability_assets.checks.gx import build_gx_checks\n"
+        f"build_gx_checks('accounts', [{NOT_NULL_REGION!r}])\n"
+        "try:\n"
+        "    build_gx_checks('accounts', [{'expectation': 'expect_nothing'}])\n"
+        "except ValueError:\n"
+        "    pass\n"
+        "assert 'great_expectations' not in sys.modules, 'great_expectations was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_supported_names_are_the_pandas_capable_gx_expectations() -> None:
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    exported = {
+        cls.expectation_type
+        for cls in vars(gxe).values()
+        if isinstance(cls, type) and issubclass(cls, gxe.Expectation) and cls is not gxe.Expectation
+    }
+    sql_only = {
+        "expect_column_values_to_match_like_pattern",
+        "expect_column_values_to_match_like_pattern_list",
+        "expect_column_values_to_not_match_like_pattern",
+        "expect_column_values_to_not_match_like_pattern_list",
+        "expect_query_results_to_match_comparison",
+        "expect_table_row_count_to_equal_other_table",
+        "unexpected_rows_expectation",
+    }
+    assert exported - sql_only - {""} == SUPPORTED  # "": the deprecated ExpectMulticolumnValuesToBeUnique
+    assert all(get_expectation_impl(name) for name in SUPPORTED)
+
+
+def test_bad_kwargs_fail_the_step_once_naming_the_entry(instance: DagsterInstance) -> None:
+    typo = {"expectation": "expect_column_values_to_be_in_set", "kwargs": {"column": "plan", "valu_set": []}}
+    result, checks, done = run(instance, [NOT_NULL_REGION, typo])
+    assert not result.success and not checks and done == {"accounts"}
+    failures = result.get_step_failure_events()
+    assert len(failures) == 1 and not result.filter_events(
+        lambda e: e.event_type_value == "STEP_UP_FOR_RETRY"
+    )
+    assert "GX expectation 1 (expect_column_values_to_be_in_set) is invalid" in str(
+        failures[0].step_failure_data.user_failure_data.description
+    )
