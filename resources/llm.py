@@ -16,6 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dagster import Config, get_dagster_logger
@@ -125,32 +126,27 @@ class ResilientLLM(ResilientResource):
     ) -> LLMResult[T]:
         """Ask for a ``schema`` answer to ``messages``. ``untrusted`` texts (already inside the messages)
         are screened for prompt injection first. ``source`` names the caller in the dead-letter queue."""
-        started = time.monotonic()
         deadline = Deadline(self.deadline_s)
         active_chaos = self.chaos if chaos is None else chaos
-        events: list[dict[str, Any]] = []
         log = get_dagster_logger()
+        call = _Call(key=key_of(messages, schema), source=source, messages=messages)
 
         def emit(kind: str, **fields: Any) -> None:
             line = self._redact(json.dumps({"event": kind, **fields}, default=str))
-            events.append(json.loads(line))
+            call.events.append(json.loads(line))
             log.info(line)
 
-        request_key = key_of(messages, schema)
         request = {"messages": messages, "schema": f"{schema.__module__}:{schema.__qualname__}"}
-        self.store.begin_request(key=request_key, source=source, request=request)
-        attempts: list[Attempt] = []
-        skipped: dict[str, str] = {}
+        self.store.begin_request(key=call.key, source=source, request=request)
         verdicts = [screen(text) for text in untrusted]
         worst = max((v.verdict for v in verdicts), key=list(Verdict).index, default=Verdict.allow)
+        call.screening = worst.value
         if worst is Verdict.block:
             reason = "prompt injection: " + "; ".join(
                 v.reason for v in verdicts if v.verdict is Verdict.block
             )
             emit("screening", verdict="block", reason=reason)
-            return self._defer(
-                request_key, source, messages, reason, attempts, skipped, events, started, "block"
-            )
+            return self._defer(call, reason)
         if worst is Verdict.flag:
             emit(
                 "screening", verdict="flag", reasons=[v.reason for v in verdicts if v.verdict is Verdict.flag]
@@ -159,72 +155,41 @@ class ResilientLLM(ResilientResource):
         configured = [e for e in self.endpoints if not self._skip_reason(e)]
         for endpoint in self.endpoints:
             if why := self._skip_reason(endpoint):
-                skipped[endpoint.name] = why
+                call.skipped[endpoint.name] = why
                 emit("skip", endpoint=endpoint.name, reason=why)
         for index, endpoint in enumerate(configured):
             if deadline.expired:
-                skipped[endpoint.name] = "deadline reached"
+                call.skipped[endpoint.name] = "deadline reached"
                 continue
             if over := self._over_budget(endpoint, messages):
-                skipped[endpoint.name] = over
+                call.skipped[endpoint.name] = over
                 emit("skip", endpoint=endpoint.name, reason=over)
                 continue
             dead = active_chaos == "llm_down" or (active_chaos == "llm_primary_down" and index == 0)
             # An equal share of the time left per remaining endpoint: a hanging primary cannot starve the
             # fallbacks. The share is carved out of the request's one deadline, never added to it.
             share = Deadline(deadline.remaining() / (len(configured) - index))
-            result = self._try_endpoint(endpoint, messages, schema, share, attempts, emit, dead, configured)
+            result = self._try_endpoint(
+                endpoint, messages, schema, share, call.attempts, emit, dead, configured
+            )
             if isinstance(result, str):  # a reason to go to human review at once
-                return self._defer(
-                    request_key, source, messages, result, attempts, skipped, events, started, worst
-                )
+                return self._defer(call, result)
             if result is not None:
                 output, usage = result
-                self.store.cache_put(request_key, endpoint.name, output.model_dump(mode="json"))
-                self.store.end_request(request_key, served_by=endpoint.name)
-                return LLMResult(
-                    output=output,
-                    tier=endpoint.name,
-                    degraded=endpoint is not configured[0] or bool(skipped),
-                    attempts=[a.as_dict() for a in attempts],
-                    skipped=skipped,
-                    events=events,
-                    latency_s=time.monotonic() - started,
-                    screening=worst.value,
-                    **usage,
-                )
+                self.store.cache_put(call.key, endpoint.name, output.model_dump(mode="json"))
+                degraded = endpoint is not configured[0] or bool(call.skipped)
+                return self._served(call, output, endpoint.name, degraded=degraded, **usage)
 
-        cached = self.store.cache_get(request_key) if use_cache else None
+        cached = self.store.cache_get(call.key) if use_cache else None
         if cached is not None:
             emit("served", tier="cache", cached_from=cached["tier"])
-            return self._served(
-                request_key,
-                schema.model_validate(cached["response"]),
-                "cache",
-                attempts,
-                skipped,
-                events,
-                started,
-                worst,
-            )
+            return self._served(call, schema.model_validate(cached["response"]), "cache")
         if deterministic is not None:
             emit("served", tier="deterministic")
-            return self._served(
-                request_key, deterministic(), "deterministic", attempts, skipped, events, started, worst
-            )
-        reason = (
-            attempts[-1].error if attempts else None
-        ) or "no endpoint configured and no fallback supplied"
+            return self._served(call, deterministic(), "deterministic")
+        last_error = call.attempts[-1].error if call.attempts else None
         return self._defer(
-            request_key,
-            source,
-            messages,
-            f"every tier exhausted: {reason}",
-            attempts,
-            skipped,
-            events,
-            started,
-            worst,
+            call, f"every tier exhausted: {last_error or 'no endpoint configured and no fallback supplied'}"
         )
 
     # --- one endpoint --------------------------------------------------------------------------------
@@ -378,59 +343,54 @@ class ResilientLLM(ResilientResource):
     # --- results ------------------------------------------------------------------------------------
 
     def _served(
-        self,
-        key: str,
-        output: T,
-        tier: str,
-        attempts: list[Attempt],
-        skipped: dict[str, str],
-        events: list[dict[str, Any]],
-        started: float,
-        worst: Verdict,
+        self, call: _Call, output: T, tier: str, *, degraded: bool = True, **usage: Any
     ) -> LLMResult[T]:
-        self.store.end_request(key, served_by=tier)
-        return LLMResult(
-            output=output,
-            tier=tier,
-            degraded=True,
-            attempts=[a.as_dict() for a in attempts],
-            skipped=skipped,
-            events=events,
-            latency_s=time.monotonic() - started,
-            screening=worst.value,
-        )
+        self.store.end_request(call.key, served_by=tier)
+        return call.result(output=output, tier=tier, degraded=degraded, **usage)
 
-    def _defer(
-        self,
-        key: str,
-        source: str,
-        messages: Messages,
-        reason: str,
-        attempts: list[Attempt],
-        skipped: dict[str, str],
-        events: list[dict[str, Any]],
-        started: float,
-        worst: Verdict | str,
-    ) -> LLMResult[Any]:
+    def _defer(self, call: _Call, reason: str) -> LLMResult[Any]:
         reason = self._redact(reason)
-        history = [a.as_dict() for a in attempts]
+        attempts = [a.as_dict() for a in call.attempts]
         self.store.dead_letter(
-            key=key, source=source, reason=reason, request={"messages": messages}, attempts=history
+            key=call.key,
+            source=call.source,
+            reason=reason,
+            request={"messages": call.messages},
+            attempts=attempts,
         )
-        events.append({"event": "dead_letter", "key": key, "reason": reason})
-        get_dagster_logger().warning(json.dumps(events[-1]))
-        return LLMResult(
+        call.events.append({"event": "dead_letter", "key": call.key, "reason": reason})
+        get_dagster_logger().warning(json.dumps(call.events[-1]))
+        return call.result(
             output=None,
             tier="human_review",
             degraded=True,
             deferred=True,
-            dead_letter_key=key,
+            dead_letter_key=call.key,
             reason=reason,
-            attempts=history,
-            skipped=skipped,
-            events=events,
-            latency_s=time.monotonic() - started,
-            screening=getattr(worst, "value", str(worst)),
+        )
+
+
+@dataclass
+class _Call:
+    """One request's state: what its result and its dead-letter entry report."""
+
+    key: str
+    source: str
+    messages: Messages
+    started: float = field(default_factory=time.monotonic)
+    attempts: list[Attempt] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    screening: str = Verdict.allow.value
+
+    def result(self, **fields: Any) -> LLMResult[Any]:
+        return LLMResult(
+            attempts=[a.as_dict() for a in self.attempts],
+            skipped=self.skipped,
+            events=self.events,
+            latency_s=time.monotonic() - self.started,
+            screening=self.screening,
+            **fields,
         )
 
 
