@@ -16,7 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 #: Checks that warn instead of blocking: a degraded output still ships, and says so.
-WARN_ONLY = {"customers:served_live", "orders:served_live", "executive_summary:served_by_model"}
+WARN_ONLY = {
+    "customers:served_live",
+    "orders:served_live",
+    "orders:gx_suite_warnings",
+    "customer_features:gx_suite_warnings",
+    "executive_summary:served_by_model",
+}
 #: Non-blocking checks: nothing downstream to stop, but an ERROR when they fail.
 NON_BLOCKING = WARN_ONLY | {"executive_summary:grounded"}
 
@@ -33,16 +39,15 @@ ASSET_NAMES = [
 CHECK_NAMES = [
     "customers:served_live",
     "customers:quarantine_share",
-    "customers:schema",
-    "customers:unique_key",
-    "customers:valid_values",
+    "customers:gx_suite",
     "orders:served_live",
     "orders:quarantine_share",
-    "orders:schema",
-    "orders:unique_key",
-    "orders:valid_values",
+    "orders:gx_suite",
+    "orders:gx_suite_warnings",
+    "customer_features:gx_suite",
+    "customer_features:gx_suite_warnings",
     "churn_model:auc_floor",
-    "churn_scores:valid_scores",
+    "churn_scores:gx_suite",
     "executive_kpis:reconciles",
     "executive_summary:served_by_model",
     "executive_summary:grounded",

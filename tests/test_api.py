@@ -179,7 +179,8 @@ def test_raw_assets_in_api_mode_show_each_path_in_dagster(data_api, tmp_path) ->
     api_down (WARN; ERROR once older than the freshness window), each chosen with the run tag."""
     from dagster import instance_for_test, materialize
 
-    from reliability_assets.analytics import ApiSource, customers, customers_contract, orders, orders_contract
+    from reliability_assets.analytics import ApiSource, customers, orders
+    from reliability_assets.analytics.suites import customers_gx, orders_gx
     from resources.storage import storage_resources
     from tests.support import check_results, materialized
 
@@ -187,7 +188,7 @@ def test_raw_assets_in_api_mode_show_each_path_in_dagster(data_api, tmp_path) ->
         "source": ApiSource(api=make_api(data_api.base_url, tmp_path, read_timeout_s=2.0, deadline_s=10)),
         **storage_resources(duckdb_path=tmp_path / "t.duckdb", artifacts_dir=tmp_path / "storage"),
     }
-    assets = [customers, orders, customers_contract, orders_contract]
+    assets = [customers, orders, customers_gx, orders_gx]
     with instance_for_test() as instance:
         live = materialize(assets, resources=resources, instance=instance)
         assert live.success and all(e.passed for e in check_results(live).values())

@@ -53,10 +53,10 @@ def test_status_shows_the_gate_that_blocked_a_run_and_what_it_skipped(tmp_path) 
     assert done.returncode == 1
     table = _table(done.stdout)
     assert table["customers"] == table["orders"] == "MATERIALIZED"
-    assert table["customers:unique_key"] == table["orders:schema"] == "FAILED"
+    assert table["customers:gx_suite"] == table["orders:gx_suite"] == "FAILED"
     assert {table[name] for name in ASSET_NAMES[2:]} == {"SKIPPED"}
     assert {table[name] for name in CHECK_NAMES if not name.startswith(("customers", "orders"))} == {
         "SKIPPED"
     }
-    assert "missing column amount" in done.stdout
-    assert "blocked by customers:unique_key, customers:valid_values, orders:schema" in done.stdout
+    assert "expect_table_columns_to_match_set" in done.stdout
+    assert "blocked by customers:gx_suite, orders:gx_suite" in done.stdout

@@ -72,22 +72,20 @@ def test_corrupted_data_is_stopped_at_the_gate_with_the_column_and_rule_named(re
     assert not result.success
     checks = check_results(result)
     failed = {name: e.description for name, e in checks.items() if not e.passed}
-    assert set(failed) == {
-        "customers:unique_key",
-        "customers:valid_values",
-        "orders:schema",
-        "orders:unique_key",
-    }
-    assert "missing column amount" in failed["orders:schema"]
-    assert "unexpected column order_total" in failed["orders:schema"]
-    assert re.search(r"region: \d+ row\(s\) violate not null", failed["customers:valid_values"])
-    assert re.search(r"plan: \d+ row\(s\) violate not null", failed["customers:valid_values"])
-    assert re.search(r"signup_date: \d+ row\(s\) violate <= 2026-06-30", failed["customers:valid_values"])
-    assert "100 duplicate value(s) of key (customer_id)" in failed["customers:unique_key"]
-    # The renamed column's rules could not run: the passing values check says so instead of staying silent.
-    assert checks["orders:valid_values"].description == "not checked (column missing): amount"
+    assert set(failed) == {"customers:gx_suite", "orders:gx_suite", "orders:gx_suite_warnings"}
+    customers, orders = failed["customers:gx_suite"], failed["orders:gx_suite"]
+    assert "customer_id: expect_column_values_to_be_unique (200 unexpected" in customers  # 100 keys, twice
+    assert re.search(r"region: expect_column_values_to_not_be_null \(\d+ unexpected", customers)
+    assert re.search(r"plan: expect_column_values_to_not_be_null \(\d+ unexpected", customers)
+    assert re.search(r"signup_date: expect_column_values_to_be_between \(\d+ unexpected", customers)
+    assert "(table): expect_table_columns_to_match_set" in orders and "'order_total'" in orders
+    assert "amount: expect_column_values_to_not_be_null (column amount not in the table)" in orders
+    assert "order_id: expect_column_values_to_be_unique" in orders
+    assert checks["orders:gx_suite_warnings"].severity.value == "WARN"
     # The gate holds: nothing downstream of the raw tables was computed from bad data.
     assert sorted(materialized(result)) == ["customers", "orders"]
+    table = checks["customers:gx_suite"].metadata["expectations"].value  # one row per expectation
+    assert table.count("\n") >= 13 and "FAIL" in table and "platinum" not in table
 
 
 def test_drifted_data_flows_through_and_says_which_scenario(reference_runs) -> None:

@@ -6,11 +6,11 @@ from reliability_assets.analytics.model import (
     churn_model,
     churn_model_auc_floor,
     churn_scores,
-    churn_scores_valid,
 )
 from reliability_assets.analytics.raw_sources import ApiSource, RawSource, SyntheticSource
 from reliability_assets.analytics.segments import customer_segments
-from reliability_assets.analytics.sources import customers, customers_contract, orders, orders_contract
+from reliability_assets.analytics.sources import customers, orders
+from reliability_assets.analytics.suites import GX_CHECKS
 from reliability_assets.analytics.summary import executive_summary
 
 ASSETS = [
@@ -24,10 +24,8 @@ ASSETS = [
     executive_summary,
 ]
 ASSET_CHECKS = [
-    customers_contract,
-    orders_contract,
+    *GX_CHECKS,
     churn_model_auc_floor,
-    churn_scores_valid,
     executive_kpis_reconcile,
 ]
 

@@ -172,22 +172,3 @@ def churn_scores(
         )
     )
     return scores
-
-
-@asset_check(
-    asset=churn_scores,
-    name="valid_scores",
-    blocking=True,
-    description="One score per customer, every probability in [0, 1].",
-)
-def churn_scores_valid(churn_scores: pd.DataFrame) -> AssetCheckResult:
-    duplicates = int(churn_scores["customer_id"].duplicated().sum())
-    p = churn_scores["churn_probability"]
-    invalid = int((p.isna() | (p < 0) | (p > 1)).sum())
-    problems = [f"{duplicates} duplicate customer_id"] * bool(duplicates)
-    problems += [f"{invalid} probabilities missing or outside [0, 1]"] * bool(invalid)
-    return AssetCheckResult(
-        passed=not problems,
-        description="; ".join(problems) or None,
-        metadata={"duplicate_customer_ids": duplicates, "invalid_probabilities": invalid},
-    )

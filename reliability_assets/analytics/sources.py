@@ -2,7 +2,6 @@
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 
 from dagster import (
     AssetCheckResult,
@@ -15,9 +14,7 @@ from dagster import (
     asset,
 )
 
-from reliability_assets.analytics.generator import AS_OF, CHANNELS, ORDER_WINDOW_DAYS, PLANS, REGIONS
 from reliability_assets.analytics.raw_sources import MAX_QUARANTINED_SHARE, RawSource, SourceLoad, Table
-from reliability_assets.checks.contracts import Column, TableContract, build_contract_checks
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import CHAOS_TAG, DAILY, DAILY_FAIL, OWNERS, STEP_RETRY
 
@@ -99,31 +96,3 @@ customers = _raw_asset(
 orders = _raw_asset(
     "orders", "Orders of the last 12 months: amount, quantity and whether the order was returned."
 )
-
-
-CUSTOMERS_CONTRACT = TableContract(
-    columns=(
-        Column(name="customer_id", kind="integer", min=1),
-        Column(name="signup_date", kind="datetime", max=AS_OF),
-        Column(name="plan", kind="string", allowed=PLANS),
-        Column(name="region", kind="string", allowed=REGIONS),
-        Column(name="acquisition_channel", kind="string", allowed=CHANNELS),
-        Column(name="churned", kind="boolean"),
-    ),
-    unique_key=("customer_id",),
-)
-
-ORDERS_CONTRACT = TableContract(
-    columns=(
-        Column(name="order_id", kind="integer", min=1),
-        Column(name="customer_id", kind="integer", min=1),
-        Column(name="order_date", kind="datetime", min=AS_OF - timedelta(days=ORDER_WINDOW_DAYS), max=AS_OF),
-        Column(name="amount", kind="float", min=0.01),
-        Column(name="quantity", kind="integer", min=1),
-        Column(name="returned", kind="boolean"),
-    ),
-    unique_key=("order_id",),
-)
-
-customers_contract = build_contract_checks("customers", CUSTOMERS_CONTRACT)
-orders_contract = build_contract_checks("orders", ORDERS_CONTRACT)
