@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from reliability_assets.analytics.generator import Scenario
-from reliability_assets.settings import dagster_home
+from resources.paths import dagster_home
 
 DEFINITIONS_MODULE = "reliability_assets.definitions"
 #: Materialization metadata shown in the status table, when an asset has it.

@@ -12,6 +12,7 @@ from reliability_assets.analytics.generator import Scenario
 from reliability_assets.analytics.raw_sources import ApiSource, RawSource, SyntheticSource
 from resources.api import ResilientAPI
 from resources.llm import LLMEndpoint, ResilientLLM
+from resources.paths import dagster_home
 
 
 class SettingsError(ValueError):
@@ -30,11 +31,6 @@ class Settings(BaseModel):
     size: int = Field(default=5_000, ge=50, le=5_000_000)
     duckdb_path: Path | None = None
     api_url: str | None = Field(default=None, description="Read customers and orders from this HTTP API.")
-
-
-def dagster_home() -> Path:
-    """``$DAGSTER_HOME``, or ``.dagster_home`` in the working directory (what ``make dev`` uses)."""
-    return Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
 
 
 def load_settings() -> Settings:

@@ -10,15 +10,16 @@ open, a cursor that breaks mid-way), nothing partial is served: the snapshot is,
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from dagster import get_dagster_logger
 from pydantic import BaseModel, Field, ValidationError
 
 from resources.base import ResilientResource
+from resources.paths import dagster_home
 from resources.resilience import (
     Deadline,
     EndpointFailed,
@@ -89,8 +90,7 @@ class ResilientAPI(ResilientResource):
 
     @property
     def snapshots(self) -> SnapshotStore:
-        home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
-        return SnapshotStore(self.snapshot_dir or home / "snapshots")
+        return SnapshotStore(self.snapshot_dir or dagster_home() / "snapshots")
 
     def pull(
         self,
@@ -235,18 +235,13 @@ class ResilientAPI(ResilientResource):
         return _client(self.base_url, self.token or "", os.getpid())
 
 
-_CLIENTS: dict[tuple[str, str, int], Any] = {}
-
-
-def _client(base_url: str, token: str, pid: int) -> httpx.Client:
+@functools.lru_cache(maxsize=32)
+def _client(base_url: str, token: str, _pid: int) -> httpx.Client:
     """One keep-alive client per API per process."""
     import httpx
 
-    key = (base_url, token, pid)
-    if key not in _CLIENTS:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        _CLIENTS[key] = httpx.Client(base_url=base_url, headers=headers)
-    return _CLIENTS[key]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=base_url, headers=headers)
 
 
 def _validate(raw: list[Any], schema: type[BaseModel]) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:

@@ -35,6 +35,8 @@ from sqlalchemy import (
     select,
 )
 
+from resources.paths import dagster_home
+
 STORE_URL_ENV = "RELIABILITY_STORE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -102,8 +104,7 @@ def default_store_url() -> str:
     """``RELIABILITY_STORE_URL``, else a SQLite file in ``$DAGSTER_HOME`` (or ``.dagster_home``)."""
     if os.environ.get(STORE_URL_ENV):
         return os.environ[STORE_URL_ENV]
-    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
-    return f"sqlite:///{home / 'reliability_store.sqlite'}"
+    return f"sqlite:///{dagster_home() / 'reliability_store.sqlite'}"
 
 
 def _configure_sqlite(engine: Engine) -> None:
