@@ -11,6 +11,7 @@ from reliability_assets.settings import (
     reference_llm,
     reference_source,
 )
+from resources.reliability import ReliabilityStoreResource
 from resources.storage import storage_resources
 
 _settings = load_settings()
@@ -29,6 +30,7 @@ defs = Definitions(
     resources={
         "source": reference_source(_settings),
         "llm": reference_llm(),
+        "reliability": ReliabilityStoreResource(),
         **storage_resources(duckdb_path=duckdb_path(), artifacts_dir=artifacts_dir()),
     },
 )

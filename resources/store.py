@@ -291,6 +291,27 @@ def quarantined(store: ReliabilityStore, source: str | None = None, *, limit: in
         return [dict(row) for row in connection.execute(query).mappings()]
 
 
+def ensure_tables(store: ReliabilityStore, *tables: Table) -> None:
+    """Create tables defined outside this module (drift references, the model registry) on first use:
+    the engine may have been built, and ``create_all`` run, before their module was imported."""
+    _created(store.url, os.getpid(), tuple(t.name for t in tables))
+
+
+@cache
+def _created(url: str, pid: int, names: tuple[str, ...]) -> None:
+    _create_tables(_engine(url, pid), [metadata.tables[n] for n in names])
+
+
+def _create_tables(engine: Engine, tables: list[Table] | None = None) -> None:
+    """``CREATE TABLE IF NOT EXISTS`` is a check then a create: on PostgreSQL two processes starting on a
+    fresh database both pass the check and one fails on CREATE, so they queue on an advisory lock first
+    (SQLite's BEGIN IMMEDIATE already serializes them)."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('reliability_store.ddl'))")
+        metadata.create_all(connection, tables=tables, checkfirst=True)
+
+
 def _dialect_insert(engine: Engine, table: Table) -> Any:
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
@@ -308,5 +329,5 @@ def _engine(url: str, _pid: int) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, json_serializer=lambda v: json.dumps(v, default=str))
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
-    metadata.create_all(engine)
+    _create_tables(engine)
     return engine

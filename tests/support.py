@@ -9,6 +9,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
 from resources.llm import ResilientLLM
+from resources.reliability import ReliabilityStoreResource
 from resources.storage import storage_resources
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,9 +23,15 @@ WARN_ONLY = {
     "orders:gx_suite_warnings",
     "customer_features:gx_suite_warnings",
     "executive_summary:served_by_model",
+    "customers:volume",
+    "orders:volume",
 }
 #: Non-blocking checks: nothing downstream to stop, but an ERROR when they fail.
-NON_BLOCKING = WARN_ONLY | {"executive_summary:grounded"}
+NON_BLOCKING = WARN_ONLY | {
+    "executive_summary:grounded",
+    "customer_features:drift",
+    "churn_scores:prediction_drift",
+}
 
 ASSET_NAMES = [
     "customers",
@@ -40,14 +47,20 @@ CHECK_NAMES = [
     "customers:served_live",
     "customers:quarantine_share",
     "customers:gx_suite",
+    "customers:volume",
+    "customers:schema_unchanged",
     "orders:served_live",
     "orders:quarantine_share",
     "orders:gx_suite",
+    "orders:volume",
+    "orders:schema_unchanged",
     "orders:gx_suite_warnings",
     "customer_features:gx_suite",
     "customer_features:gx_suite_warnings",
+    "customer_features:drift",
     "churn_model:auc_floor",
     "churn_scores:gx_suite",
+    "churn_scores:prediction_drift",
     "executive_kpis:reconciles",
     "executive_summary:served_by_model",
     "executive_summary:grounded",
@@ -68,6 +81,9 @@ def run_reference(
         resources={
             "source": SyntheticSource(scenario=scenario),
             "llm": llm or ResilientLLM(store_url=f"sqlite:///{home / 'store.sqlite'}"),
+            "reliability": ReliabilityStoreResource(
+                store_url=f"sqlite:///{home / 'store.sqlite'}", reports_dir=str(home / "reports")
+            ),
             **storage_resources(duckdb_path=home / "reliability.duckdb", artifacts_dir=home / "storage"),
         },
         instance=instance,

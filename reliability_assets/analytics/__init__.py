@@ -1,6 +1,8 @@
 """The reference analytics pipeline: sources -> features -> model -> scores -> segments -> KPIs -> summary."""
 
+from reliability_assets.analytics.drift_checks import DRIFT_CHECKS
 from reliability_assets.analytics.features import customer_features
+from reliability_assets.analytics.history_checks import HISTORY_CHECKS
 from reliability_assets.analytics.kpis import executive_kpis, executive_kpis_reconcile
 from reliability_assets.analytics.model import (
     churn_model,
@@ -25,6 +27,8 @@ ASSETS = [
 ]
 ASSET_CHECKS = [
     *GX_CHECKS,
+    *DRIFT_CHECKS,
+    *HISTORY_CHECKS,
     churn_model_auc_floor,
     executive_kpis_reconcile,
 ]

@@ -1,0 +1,38 @@
+"""The reliability store as a Dagster resource, for checks, sensors and jobs that keep state in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
+
+from resources.paths import dagster_home
+
+if TYPE_CHECKING:
+    from resources.store import ReliabilityStore
+
+
+class ReliabilityStoreResource(ConfigurableResource):
+    """Where drift references, the model registry, incidents and alerts live; reports go to files."""
+
+    store_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; None: RELIABILITY_STORE_URL, else SQLite in DAGSTER_HOME."
+    )
+    reports_dir: str | None = Field(
+        default=None, description="Where HTML reports are written; None: $DAGSTER_HOME/reports."
+    )
+
+    _store: Any = PrivateAttr(default=None)
+
+    @property
+    def store(self) -> ReliabilityStore:
+        if self._store is None:
+            from resources.store import ReliabilityStore  # SQLAlchemy: imported when first used
+
+            self._store = ReliabilityStore(self.store_url)
+        return self._store
+
+    def report_path(self, *parts: str) -> Path:
+        return Path(self.reports_dir or dagster_home() / "reports").joinpath(*parts)
