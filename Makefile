@@ -57,6 +57,7 @@ test: lint
 bench: install
 	$(BIN)/python benchmarks/load_time.py
 	$(BIN)/python benchmarks/llm_failover.py
+	$(BIN)/python benchmarks/gates.py
 
 clean:
 	rm -rf $(VENV) .dagster_home .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster import AssetKey, DagsterEventType, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance, EventRecordsFilter
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class Evaluation:
     severity: str  # "ERROR" | "WARN"
     run_id: str
     timestamp: float
+    description: str | None = None
+    metadata: dict[str, object] | None = None
 
 
 def run_evaluations(
@@ -65,3 +67,37 @@ def all_checks_passed(instance: DagsterInstance, run_id: str, asset: AssetKey) -
     if not run.is_finished:
         return None
     return planned <= {e.check for e in evaluations}
+
+
+def evaluations_after(
+    instance: DagsterInstance, cursor: int, *, limit: int = 200
+) -> list[tuple[int, Evaluation]]:
+    """Every check evaluation recorded after event-log id ``cursor``, oldest first, with its id: one query
+    for all checks of all assets, so a sensor can keep a single integer cursor."""
+    records = instance.event_log_storage.get_event_records(
+        EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=cursor),
+        limit=limit,
+        ascending=True,
+    )
+    out = []
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
+        data = event.asset_check_evaluation_data
+        out.append(
+            (
+                record.storage_id,
+                Evaluation(
+                    asset=data.asset_key.to_user_string(),
+                    check=data.check_name,
+                    passed=data.passed,
+                    severity=data.severity.value,
+                    run_id=record.run_id,
+                    timestamp=record.timestamp,
+                    description=data.description,
+                    metadata={k: getattr(v, "value", v) for k, v in data.metadata.items()},
+                ),
+            )
+        )
+    return out

@@ -4,6 +4,7 @@ from dagster import AssetSelection, Definitions, define_asset_job
 
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS
 from reliability_assets.dead_letters import dead_letter_replay
+from reliability_assets.remediation import ACTION_TAG
 from reliability_assets.settings import (
     artifacts_dir,
     duckdb_path,
@@ -23,10 +24,18 @@ reference_pipeline = define_asset_job(
     "resources.source.config in the Launchpad.",
 )
 
+churn_model_rollback = define_asset_job(
+    "churn_model_rollback",
+    selection=AssetSelection.assets("churn_scores").downstream(),
+    tags={ACTION_TAG: "rollback"},
+    description="Move the churn model's champion back to the previous version whose checks passed, then "
+    "re-score customers and refresh everything downstream. Set reliability/reason to say why.",
+)
+
 defs = Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=[reference_pipeline, dead_letter_replay],
+    jobs=[reference_pipeline, churn_model_rollback, dead_letter_replay],
     resources={
         "source": reference_source(_settings),
         "llm": reference_llm(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
 from resources.llm import ResilientLLM
@@ -59,6 +59,7 @@ CHECK_NAMES = [
     "customer_features:gx_suite_warnings",
     "customer_features:drift",
     "churn_model:auc_floor",
+    "churn_model:beats_champion",
     "churn_scores:gx_suite",
     "churn_scores:prediction_drift",
     "executive_kpis:reconciles",
@@ -74,6 +75,7 @@ def run_reference(
     *,
     llm: ResilientLLM | None = None,
     tags: dict[str, str] | None = None,
+    selection: AssetSelection | None = None,
 ) -> ExecuteInProcessResult:
     """The whole graph in-process. Without ``llm``: no endpoint configured, as on a machine with no key."""
     return materialize(
@@ -89,6 +91,7 @@ def run_reference(
         instance=instance,
         raise_on_error=False,
         tags=tags,
+        selection=selection,
     )
 
 

@@ -146,7 +146,7 @@ def test_auc_gate_stops_a_model_without_signal() -> None:
     data = generate(seed=7, size=5_000)
     features = compute_customer_features(data.customers, data.orders, as_of=AS_OF)
     shuffled = data.customers["churned"].sample(frac=1, random_state=0).reset_index(drop=True)
-    model = train_churn_model(features, shuffled)
+    model = train_churn_model(features.assign(churned=shuffled.to_numpy()))
     result = churn_model_auc_floor(model)
     assert not result.passed
     assert f"below the floor {AUC_FLOOR}" in result.description

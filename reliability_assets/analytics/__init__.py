@@ -7,6 +7,7 @@ from reliability_assets.analytics.kpis import executive_kpis, executive_kpis_rec
 from reliability_assets.analytics.model import (
     churn_model,
     churn_model_auc_floor,
+    churn_model_beats_champion,
     churn_scores,
 )
 from reliability_assets.analytics.raw_sources import ApiSource, RawSource, SyntheticSource
@@ -30,6 +31,7 @@ ASSET_CHECKS = [
     *DRIFT_CHECKS,
     *HISTORY_CHECKS,
     churn_model_auc_floor,
+    churn_model_beats_champion,
     executive_kpis_reconcile,
 ]
 

@@ -33,7 +33,7 @@ def _clean_scores(size: int) -> pd.DataFrame:
     from reliability_assets.analytics.model import score_customers, train_churn_model
 
     features = _clean_features(size)
-    return score_customers(train_churn_model(features, features["churned"]), features)
+    return score_customers(train_churn_model(features), features)
 
 
 def features_baseline(_context: AssetCheckExecutionContext) -> pd.DataFrame:

@@ -10,17 +10,29 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
+    AssetIn,
     MetadataValue,
     asset,
     asset_check,
 )
 
+from reliability_assets.analytics.champion import (
+    CHAMPION_TOLERANCE,
+    MODEL_NAME,
+    load_model,
+    register_candidate,
+    roll_back_if_asked,
+    settle_candidate,
+)
 from reliability_assets.analytics.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import COMPUTE_RETRY, OWNERS, WEEKLY
+from resources.reliability import ReliabilityStoreResource
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
+
+    from reliability_assets.registry import ModelRegistry
 
 #: Holdout AUC below which the model is not used. Measured on ``clean`` data at size 5,000, seeds 0-9:
 #: 0.742-0.789 (mean 0.765). The holdout has 1,250 rows with ~28% churners, so the AUC's standard error
@@ -43,25 +55,40 @@ class ChurnModel:
     n_train: int
     n_holdout: int
     features: list[str] = field(default_factory=list)
+    data_version: str = ""
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.pipeline.predict_proba(features[self.features])[:, 1])
 
 
-def train_churn_model(features: pd.DataFrame, labels: pd.Series, *, seed: int = 0) -> ChurnModel:
+def labelled_features(customer_features: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Features with the observed churn label: what the model trains and is judged on."""
+    return customer_features.merge(customers[["customer_id", "churned"]], on="customer_id", how="inner")
+
+
+def holdout_split(
+    labelled: pd.DataFrame, *, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+    """(x_train, x_holdout, y_train, y_holdout), stratified: the champion check scores the champion on
+    exactly the holdout the candidate was judged on."""
+    from sklearn.model_selection import train_test_split
+
+    x, y = labelled[[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]], labelled["churned"].astype(int).to_numpy()
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=HOLDOUT_SHARE, stratify=y, random_state=seed
+    )
+    return x_train, x_test, y_train, y_test
+
+
+def train_churn_model(labelled: pd.DataFrame, *, seed: int = 0) -> ChurnModel:
     """Logistic regression on log-scaled RFM features and one-hot plan/region, stratified holdout."""
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-    columns = [*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
-    x, y = features[columns], labels.astype(int).to_numpy()
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=HOLDOUT_SHARE, stratify=y, random_state=seed
-    )
+    x_train, x_test, y_train, y_test = holdout_split(labelled, seed=seed)
     preprocess = ColumnTransformer(
         [
             (
@@ -74,9 +101,11 @@ def train_churn_model(features: pd.DataFrame, labels: pd.Series, *, seed: int = 
     )
     pipeline = make_pipeline(preprocess, LogisticRegression(max_iter=1_000)).fit(x_train, y_train)
     auc = float(roc_auc_score(y_test, pipeline.predict_proba(x_test)[:, 1]))
-    # Content-addressed version: the same training data and seed give the same version.
-    digest = hashlib.sha256(pd.util.hash_pandas_object(x, index=False).to_numpy().tobytes())
-    digest.update(y.tobytes() + str(seed).encode())
+    # Content-addressed: the same training data and seed give the same version.
+    x = labelled[[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]]
+    y = labelled["churned"].astype(int).to_numpy()
+    data = hashlib.sha256(pd.util.hash_pandas_object(x, index=False).to_numpy().tobytes() + y.tobytes())
+    digest = hashlib.sha256(data.digest() + str(seed).encode())
     return ChurnModel(
         pipeline=pipeline,
         version=f"churn-{digest.hexdigest()[:10]}",
@@ -84,7 +113,8 @@ def train_churn_model(features: pd.DataFrame, labels: pd.Series, *, seed: int = 
         base_rate=round(float(y.mean()), 4),
         n_train=len(y_train),
         n_holdout=len(y_test),
-        features=columns,
+        features=list(x.columns),
+        data_version=data.hexdigest()[:16],
     )
 
 
@@ -98,14 +128,19 @@ def train_churn_model(features: pd.DataFrame, labels: pd.Series, *, seed: int = 
     tags={"layer": "ml"},
 )
 def churn_model(
-    context: AssetExecutionContext, customer_features: pd.DataFrame, customers: pd.DataFrame
+    context: AssetExecutionContext,
+    reliability: ReliabilityStoreResource,
+    customer_features: pd.DataFrame,
+    customers: pd.DataFrame,
 ) -> ChurnModel:
-    """Churn classifier trained on the observed churn labels; the blocking AUC check gates its use."""
-    labelled = customer_features.merge(customers[["customer_id", "churned"]], on="customer_id", how="inner")
-    model = train_churn_model(labelled, labelled["churned"])
+    """Churn classifier trained on the observed churn labels, registered as a candidate; it becomes the
+    champion (and scores customers) only when every check on it passes."""
+    model = train_churn_model(labelled_features(customer_features, customers))
+    register_candidate(_registry(reliability), model, run_id=context.run.run_id)
     context.add_output_metadata(
         {
             "version": model.version,
+            "data_version": model.data_version,
             "holdout_auc": model.holdout_auc,
             "auc_floor": AUC_FLOOR,
             "base_rate": model.base_rate,
@@ -136,6 +171,58 @@ def churn_model_auc_floor(churn_model: ChurnModel) -> AssetCheckResult:
     )
 
 
+@asset_check(
+    asset=churn_model,
+    name="beats_champion",
+    blocking=True,
+    additional_ins={"customer_features": AssetIn(), "customers": AssetIn()},
+    description=f"Holdout AUC is no more than {CHAMPION_TOLERANCE} below the champion's on the same holdout.",
+)
+def churn_model_beats_champion(
+    reliability: ReliabilityStoreResource,
+    churn_model: ChurnModel,
+    customer_features: pd.DataFrame,
+    customers: pd.DataFrame,
+) -> AssetCheckResult:
+    from sklearn.metrics import roc_auc_score
+
+    registry = _registry(reliability)
+    champion = registry.champion(MODEL_NAME)
+    base: dict[str, Any] = {"candidate": churn_model.version, "candidate_auc": churn_model.holdout_auc}
+    if champion is None or champion.version == churn_model.version:
+        what = "no champion yet: the first model that passes its checks becomes it"
+        return AssetCheckResult(
+            passed=True,
+            description=what if champion is None else "the candidate is the champion",
+            metadata={**base, "champion": champion.version if champion else "none"},
+        )
+    _, x_holdout, _, y_holdout = holdout_split(labelled_features(customer_features, customers))
+    champion_auc = round(
+        float(roc_auc_score(y_holdout, load_model(registry, champion.version).predict_proba(x_holdout))), 4
+    )
+    passed = churn_model.holdout_auc >= champion_auc - CHAMPION_TOLERANCE
+    return AssetCheckResult(
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        description=None
+        if passed
+        else f"candidate {churn_model.version} AUC {churn_model.holdout_auc} is more than "
+        f"{CHAMPION_TOLERANCE} below champion {champion.version} ({champion_auc}) on the same holdout",
+        metadata={
+            **base,
+            "champion": champion.version,
+            "champion_auc": champion_auc,
+            "tolerance": CHAMPION_TOLERANCE,
+        },
+    )
+
+
+def _registry(reliability: ReliabilityStoreResource) -> "ModelRegistry":
+    from reliability_assets.registry import ModelRegistry  # SQLAlchemy: imported when first used
+
+    return ModelRegistry(reliability.store)
+
+
 def score_customers(model: ChurnModel, features: pd.DataFrame) -> pd.DataFrame:
     probability = model.predict_proba(features)
     return pd.DataFrame(
@@ -158,15 +245,30 @@ def score_customers(model: ChurnModel, features: pd.DataFrame) -> pd.DataFrame:
     tags={"layer": "ml"},
 )
 def churn_scores(
-    context: AssetExecutionContext, churn_model: ChurnModel, customer_features: pd.DataFrame
+    context: AssetExecutionContext,
+    reliability: ReliabilityStoreResource,
+    churn_model: ChurnModel,
+    customer_features: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Churn probability and risk band (low < 0.25 <= medium < 0.5 <= high) for every customer."""
-    scores = score_customers(churn_model, customer_features)
+    """Churn probability and risk band (low < 0.25 <= medium < 0.5 <= high) for every customer, always
+    from the champion model; a ``reliability/action=rollback`` run first moves the champion back."""
+    registry = _registry(reliability)
+    decision = roll_back_if_asked(context, registry) or settle_candidate(context, registry, churn_model)
+    champion = registry.champion(MODEL_NAME)
+    model = load_model(registry, champion.version) if champion else churn_model
+    degraded = champion is None
+    if degraded:
+        decision += "; no champion yet, scored with the unpromoted candidate"
+    scores = score_customers(model, customer_features)
     bands: dict[str, Any] = scores["risk_band"].value_counts().reindex(RISK_LABELS, fill_value=0).to_dict()
     context.add_output_metadata(
         table_metadata(
             scores,
-            model_version=churn_model.version,
+            model_version=model.version,
+            candidate_version=churn_model.version,
+            champion_decision=decision,
+            degraded=degraded,
+            champion_history=MetadataValue.md(registry.history_markdown(MODEL_NAME)),
             mean_churn_probability=round(float(scores["churn_probability"].mean()), 4),
             **{f"customers_{band}_risk": int(n) for band, n in bands.items()},
         )

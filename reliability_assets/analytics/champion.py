@@ -1,0 +1,87 @@
+"""The churn model's champion: who scores customers, and how the pointer moves.
+
+Every trained model is registered as a candidate. It becomes champion only when every check on it passed
+in the run that trained it (``churn_scores`` settles this: its blocking upstream checks have finished by
+the time it runs). ``churn_scores`` always scores with the champion, so a candidate that fails a check
+never reaches a customer's score. A run tagged ``reliability/action=rollback`` (the ``churn_model_rollback``
+job, launched by a person or by the remediation sensor) first moves the champion back to the previous
+version whose checks passed.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import TYPE_CHECKING
+
+from dagster import AssetExecutionContext, AssetKey
+
+from reliability_assets.remediation import ACTION_TAG, REASON_TAG
+
+if TYPE_CHECKING:
+    from reliability_assets.analytics.model import ChurnModel
+    from reliability_assets.registry import ModelRegistry
+
+MODEL_NAME = "churn"
+#: How far below the champion's AUC (on the same holdout) a candidate may score and still be promoted.
+#: The holdout's AUC standard error is ~0.014 (see AUC_FLOOR); a paired comparison on one holdout varies
+#: less, so 0.02 tolerates noise and stops a real regression.
+CHAMPION_TOLERANCE = 0.02
+
+
+def register_candidate(registry: ModelRegistry, model: ChurnModel, *, run_id: str) -> None:
+    registry.register(
+        MODEL_NAME,
+        model.version,
+        artifact=pickle.dumps(model),
+        metrics={"holdout_auc": model.holdout_auc, "base_rate": model.base_rate},
+        data_version=model.data_version,
+        run_id=run_id,
+    )
+
+
+def load_model(registry: ModelRegistry, version: str | None = None) -> ChurnModel:
+    """A version's artifact (the champion's by default); the registry holds only our own pickles."""
+    model: ChurnModel = pickle.loads(registry.load(MODEL_NAME, version))
+    return model
+
+
+def settle_candidate(context: AssetExecutionContext, registry: ModelRegistry, candidate: ChurnModel) -> str:
+    """Judge the candidate by the checks of the run that trained it (this one, or an earlier one when
+    only the scores are re-materialized) and promote it when they all passed; say what happened."""
+    from reliability_assets.check_history import run_evaluations
+
+    record = next((v for v in registry.versions(MODEL_NAME) if v.version == candidate.version), None)
+    if record is None or record.status != "candidate":
+        status = record.status if record else "not registered"
+        return f"candidate {candidate.version} is {status}: the champion stays"
+    trained_in = record.run_id or context.run.run_id
+    planned, evaluations = run_evaluations(context.instance, trained_in, AssetKey("churn_model"))
+    failed = sorted(e.check for e in evaluations if not e.passed)
+    missing = sorted(planned - {e.check for e in evaluations})
+    if not planned:
+        return f"no checks ran on candidate {candidate.version}: the champion stays"
+    if failed or missing:
+        detail = f"failed: {', '.join(failed)}" if failed else f"not evaluated: {', '.join(missing)}"
+        registry.record_checks(MODEL_NAME, candidate.version, passed=False, run_id=trained_in, detail=detail)
+        return f"kept the champion: candidate {candidate.version} {detail}"
+    registry.record_checks(MODEL_NAME, candidate.version, passed=True, run_id=trained_in, detail="all passed")
+    registry.promote(MODEL_NAME, candidate.version, reason="every check on it passed", run_id=trained_in)
+    return f"promoted {candidate.version}: every check on it passed"
+
+
+def roll_back_if_asked(context: AssetExecutionContext, registry: ModelRegistry) -> str | None:
+    """Honour a rollback run tag once per run (a retried step must not roll back twice)."""
+    if context.run.tags.get(ACTION_TAG) != "rollback":
+        return None
+    run_id = context.run.run_id
+    history = registry.history(MODEL_NAME)
+    if history and history[-1].run_id == run_id and history[-1].kind == "rollback":
+        return f"rolled back to {history[-1].to_version} earlier in this run"
+    from reliability_assets.registry import NoRollbackTarget
+
+    reason = context.run.tags.get(REASON_TAG) or "rollback requested by run tag"
+    try:
+        move = registry.rollback(MODEL_NAME, reason=reason, run_id=run_id)
+    except NoRollbackTarget as exc:
+        return f"rollback asked but impossible: {exc}"
+    return f"rolled back from {move.from_version} to {move.to_version}: {reason}"
