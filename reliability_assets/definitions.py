@@ -1,4 +1,7 @@
-"""The code location that ``workspace.yaml`` loads: ``defs``, nothing else."""
+"""The code location that ``workspace.yaml`` loads: ``defs``."""
+
+from collections.abc import Mapping
+from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
@@ -14,6 +17,7 @@ from reliability_assets.settings import (
 )
 from resources.reliability import ReliabilityStoreResource
 from resources.storage import storage_resources
+from sensors.check_failures import build_check_failure_sensor
 
 _settings = load_settings()
 
@@ -32,14 +36,27 @@ churn_model_rollback = define_asset_job(
     "re-score customers and refresh everything downstream. Set reliability/reason to say why.",
 )
 
-defs = Definitions(
-    assets=ASSETS,
-    asset_checks=ASSET_CHECKS,
-    jobs=[reference_pipeline, churn_model_rollback, dead_letter_replay],
-    resources={
+
+def build_defs(resources: Mapping[str, Any]) -> Definitions:
+    """The code location around any resources (tests and other deployments pass their own)."""
+    return Definitions(
+        assets=ASSETS,
+        asset_checks=ASSET_CHECKS,
+        jobs=[reference_pipeline, churn_model_rollback, dead_letter_replay],
+        sensors=[
+            build_check_failure_sensor(
+                jobs=[reference_pipeline, churn_model_rollback], fallback_job=reference_pipeline.name
+            )
+        ],
+        resources=dict(resources),
+    )
+
+
+defs = build_defs(
+    {
         "source": reference_source(_settings),
         "llm": reference_llm(),
         "reliability": ReliabilityStoreResource(),
         **storage_resources(duckdb_path=duckdb_path(), artifacts_dir=artifacts_dir()),
-    },
+    }
 )

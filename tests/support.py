@@ -68,6 +68,18 @@ CHECK_NAMES = [
 ]
 
 
+def reference_resources(scenario: str, home: Path, *, llm: ResilientLLM | None = None) -> dict[str, object]:
+    """Resources of one test deployment in ``home``. Without ``llm``: no endpoint configured, as on a
+    machine with no key."""
+    store_url = f"sqlite:///{home / 'store.sqlite'}"
+    return {
+        "source": SyntheticSource(scenario=scenario),
+        "llm": llm or ResilientLLM(store_url=store_url),
+        "reliability": ReliabilityStoreResource(store_url=store_url, reports_dir=str(home / "reports")),
+        **storage_resources(duckdb_path=home / "reliability.duckdb", artifacts_dir=home / "storage"),
+    }
+
+
 def run_reference(
     scenario: str,
     home: Path,
@@ -77,17 +89,10 @@ def run_reference(
     tags: dict[str, str] | None = None,
     selection: AssetSelection | None = None,
 ) -> ExecuteInProcessResult:
-    """The whole graph in-process. Without ``llm``: no endpoint configured, as on a machine with no key."""
+    """The whole graph (or ``selection``) in-process on ``instance``."""
     return materialize(
         [*ASSETS, *ASSET_CHECKS],
-        resources={
-            "source": SyntheticSource(scenario=scenario),
-            "llm": llm or ResilientLLM(store_url=f"sqlite:///{home / 'store.sqlite'}"),
-            "reliability": ReliabilityStoreResource(
-                store_url=f"sqlite:///{home / 'store.sqlite'}", reports_dir=str(home / "reports")
-            ),
-            **storage_resources(duckdb_path=home / "reliability.duckdb", artifacts_dir=home / "storage"),
-        },
+        resources=reference_resources(scenario, home, llm=llm),
         instance=instance,
         raise_on_error=False,
         tags=tags,

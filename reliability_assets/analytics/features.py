@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext, asset
 from reliability_assets.analytics.generator import AS_OF, ORDER_WINDOW_DAYS
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import COMPUTE_RETRY, OWNERS
+from reliability_assets.remediation import reliability_policy
 
 NUMERIC_FEATURES = (
     "recency_days",
@@ -78,6 +79,11 @@ def compute_customer_features(customers: pd.DataFrame, orders: pd.DataFrame, *, 
     owners=OWNERS,
     retry_policy=COMPUTE_RETRY,
     tags={"layer": "features"},
+    # Drifted model inputs: the model trained on them is suspect, so the champion goes back to the
+    # version trained before the drift (and customers are re-scored with it).
+    metadata=reliability_policy(
+        checks={"drift": "rollback"}, rollback_job="churn_model_rollback", owner=OWNERS[0]
+    ),
 )
 def customer_features(
     context: AssetExecutionContext, customers: pd.DataFrame, orders: pd.DataFrame

@@ -27,6 +27,7 @@ from reliability_assets.analytics.champion import (
 from reliability_assets.analytics.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import COMPUTE_RETRY, OWNERS, WEEKLY
+from reliability_assets.remediation import reliability_policy
 from resources.reliability import ReliabilityStoreResource
 
 if TYPE_CHECKING:
@@ -243,6 +244,9 @@ def score_customers(model: ChurnModel, features: pd.DataFrame) -> pd.DataFrame:
     owners=OWNERS,
     retry_policy=COMPUTE_RETRY,
     tags={"layer": "ml"},
+    metadata=reliability_policy(
+        checks={"prediction_drift": "rollback"}, rollback_job="churn_model_rollback", owner=OWNERS[0]
+    ),
 )
 def churn_scores(
     context: AssetExecutionContext,

@@ -6,6 +6,8 @@ metadata names the tier, and the ``served_by_model`` check turns WARN whenever t
 """
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -24,6 +26,7 @@ from pydantic import BaseModel, Field
 from reliability_assets.analytics.kpis import ALL
 from reliability_assets.checks.llm_output import ungrounded_numbers
 from reliability_assets.policy import CHAOS_TAG, DAILY, OWNERS, STEP_RETRY
+from reliability_assets.remediation import ACTION_TAG, REASON_TAG, reliability_policy
 from resources.llm import ResilientLLM
 
 KPI_COLUMNS = (
@@ -146,6 +149,7 @@ def prompt(kpis: pd.DataFrame) -> tuple[list[dict[str, str]], str]:
     freshness_policy=DAILY,
     io_manager_key="artifact_io_manager",
     tags={"layer": "marts"},
+    metadata=reliability_policy(checks={"grounded": "fallback"}, owner=OWNERS[0]),
     pool="llm_api",
     check_specs=[
         AssetCheckSpec(
@@ -167,6 +171,17 @@ def executive_summary(
 ):
     """A narrative of the KPIs for executives, in markdown, written by the tiered LLM; metadata names the
     tier that served, attempts, tokens and cost."""
+    if context.run.tags.get(ACTION_TAG) == "fallback":
+        # A remediation run (the grounded check failed): the deterministic tier, every figure a KPI value.
+        why = context.run.tags.get(REASON_TAG, "fallback run")
+        brief = template_brief(executive_kpis)
+        yield from _outputs(
+            brief,
+            executive_kpis,
+            {"tier": "deterministic", "degraded": True, "fallback_reason": why},
+            served=f"degraded: fallback run served the deterministic template ({why})",
+        )
+        return
     messages, untrusted = prompt(executive_kpis)
     result = llm.generate(
         messages,
@@ -183,15 +198,37 @@ def executive_summary(
             allow_retries=False,
         )
     brief = result.output if result.output is not None else template_brief(executive_kpis)
+    served = (
+        None
+        if not result.degraded
+        else f"degraded: served by {result.tier}"
+        + (f"; skipped {result.skipped}" if result.skipped else "")
+        + (f"; in human review as {result.dead_letter_key}" if result.deferred else "")
+    )
+    meta = {
+        "tier": "deterministic" if result.deferred else result.tier,
+        "degraded": result.degraded,
+        **result.metadata(),
+    }
+    yield from _outputs(brief, executive_kpis, meta, served=served, skipped=result.skipped)
+
+
+def _outputs(
+    brief: ExecutiveBrief,
+    executive_kpis: pd.DataFrame,
+    meta: dict[str, Any],
+    *,
+    served: str | None,
+    skipped: Any = None,
+) -> Iterator[Output | AssetCheckResult]:
+    """The summary and its two checks, whichever tier wrote it."""
     summary = render_markdown(brief, executive_kpis)
     yield Output(
         summary,
         metadata={
             "summary": MetadataValue.md(summary),
-            "tier": "deterministic" if result.deferred else result.tier,
-            "degraded": result.degraded,
             "brief": MetadataValue.json(json.loads(brief.model_dump_json())),
-            **result.metadata(),
+            **meta,
         },
     )
     prose = " ".join([brief.headline, *(i.text for i in brief.insights), *brief.risks])
@@ -207,12 +244,8 @@ def executive_summary(
     )
     yield AssetCheckResult(
         check_name="served_by_model",
-        passed=not result.degraded,
+        passed=served is None,
         severity=AssetCheckSeverity.WARN,
-        description=None
-        if not result.degraded
-        else f"degraded: served by {result.tier}"
-        + (f"; skipped {result.skipped}" if result.skipped else "")
-        + (f"; in human review as {result.dead_letter_key}" if result.deferred else ""),
-        metadata={"tier": result.tier, "skipped": json.dumps(result.skipped)},
+        description=served,
+        metadata={"tier": str(meta["tier"]), "skipped": json.dumps(skipped or {})},
     )
