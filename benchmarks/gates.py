@@ -2,7 +2,7 @@
 
 Drift: Evidently's ``DataDriftPreset`` (the documented way: every row, each column's drift computed twice)
 against our ``evaluate_drift``, which is what ``build_drift_check`` runs. Ours is given the reference the
-framework caches: ``drift_reference.save_candidate`` keeps ``sample_rows(table, DEFAULT_SAMPLE_SIZE,
+framework caches: ``kept_frames.save_candidate`` keeps ``sample_rows(table, DEFAULT_SAMPLE_SIZE,
 seed=seed)`` of the reference materialization (50,000 rows; the check's seed, 0 by default), so that profile
 is prepared before the timer; the timed call samples the current frame, runs one ``ValueDrift`` per column
 and writes the HTML report (the check does; the preset's time includes none). The verdicts must be equal:
@@ -63,7 +63,7 @@ CATEGORICAL = ["c0", "c1", "c2"]
 DRIFTED = {"n0", "n1", "n2", "n3", "c0"}
 REFERENCE_SEED, CURRENT_SEED = 20240601, 20240602
 RUNS = 3
-#: drift_reference.save_candidate stores sample_rows(table, sample_size, seed=seed): the check's seed, 0
+#: kept_frames.save_candidate stores sample_rows(table, sample_size, seed=seed): the check's seed, 0
 PROFILE_SEED = 0
 SPREAD_SEEDS = 5
 PRESET_RUNS = {100_000: 3, 1_000_000: 1}

@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
+from reliability_assets import alert_inbox, incidents_cli
 from reliability_assets.analytics.generator import Scenario
+from reliability_assets.scenarios import SCENARIOS
 from resources.paths import dagster_home
 
 DEFINITIONS_MODULE = "reliability_assets.definitions"
@@ -213,6 +215,15 @@ def dead_letter_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def scenario_command(name: str) -> int:
+    from reliability_assets.scenarios import run_scenario
+
+    init_home()
+    summary = run_scenario(name)
+    print(json.dumps(summary, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reliability", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     resolve = dlq_commands.add_parser("resolve", help="a person handled it")
     resolve.add_argument("key")
     resolve.add_argument("--note", required=True)
+    scenario = commands.add_parser(
+        "scenario", help="a failure end to end: baseline, scenario, the sensors' response; JSON last line"
+    )
+    scenario.add_argument("name", choices=SCENARIOS)
+    incidents_cli.add_commands(commands)
+    alert_inbox.add_commands(commands)
     args = parser.parse_args(argv)
     os.environ["DAGSTER_HOME"] = str(dagster_home())  # one home for this process and the Dagster CLI
 
@@ -247,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         return demo(scenario=args.scenario, seed=args.seed, size=args.size)
     if args.command == "dlq":
         return dead_letter_command(args)
+    if args.command == "incidents":
+        return incidents_cli.run(args)
+    if args.command == "alerts":
+        return alert_inbox.run(args)
+    if args.command == "scenario":
+        return scenario_command(args.name)
     run_id = args.run_id or latest_run_id()
     if run_id is None:
         print(f"no runs yet in {dagster_home()}", file=sys.stderr)

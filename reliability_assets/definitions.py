@@ -5,6 +5,7 @@ from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
+from reliability_assets.alert_inbox import alert_inbox
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS
 from reliability_assets.dead_letters import dead_letter_replay
 from reliability_assets.remediation import ACTION_TAG
@@ -18,8 +19,10 @@ from reliability_assets.settings import (
 from resources.reliability import ReliabilityStoreResource
 from resources.storage import storage_resources
 from sensors.check_failures import build_check_failure_sensor
+from sensors.run_outcomes import build_run_outcome_sensors
 
 _settings = load_settings()
+TRIAGE_DEADLINE_S = 20.0
 
 reference_pipeline = define_asset_job(
     "reference_pipeline",
@@ -40,13 +43,14 @@ churn_model_rollback = define_asset_job(
 def build_defs(resources: Mapping[str, Any]) -> Definitions:
     """The code location around any resources (tests and other deployments pass their own)."""
     return Definitions(
-        assets=ASSETS,
+        assets=[*ASSETS, alert_inbox],
         asset_checks=ASSET_CHECKS,
         jobs=[reference_pipeline, churn_model_rollback, dead_letter_replay],
         sensors=[
             build_check_failure_sensor(
                 jobs=[reference_pipeline, churn_model_rollback], fallback_job=reference_pipeline.name
-            )
+            ),
+            *build_run_outcome_sensors(),
         ],
         resources=dict(resources),
     )
@@ -56,6 +60,8 @@ defs = build_defs(
     {
         "source": reference_source(_settings),
         "llm": reference_llm(),
+        # Incident triage runs inside a sensor tick: a short deadline, then the rule-based text.
+        "triage_llm": reference_llm(deadline_s=TRIAGE_DEADLINE_S),
         "reliability": ReliabilityStoreResource(),
         **storage_resources(duckdb_path=duckdb_path(), artifacts_dir=artifacts_dir()),
     }

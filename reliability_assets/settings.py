@@ -68,7 +68,7 @@ def _secret(name: str) -> EnvVar | None:
     return EnvVar(name) if os.environ.get(name) else None
 
 
-def reference_llm() -> ResilientLLM:
+def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
     """Primary and secondary OpenAI-compatible models, then a local server; any of them may be absent."""
     key = _secret("OPENAI_API_KEY")
     base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
@@ -106,6 +106,7 @@ def reference_llm() -> ResilientLLM:
             ),
         ],
         chaos=env("RELIABILITY_CHAOS", ""),
+        deadline_s=deadline_s,
     )
 
 

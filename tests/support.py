@@ -43,6 +43,8 @@ ASSET_NAMES = [
     "executive_kpis",
     "executive_summary",
 ]
+#: The code location adds the alert inbox, which reads the reliability store rather than the pipeline.
+LOCATION_ASSET_NAMES = [*ASSET_NAMES, "alert_inbox"]
 CHECK_NAMES = [
     "customers:served_live",
     "customers:quarantine_share",
@@ -75,6 +77,7 @@ def reference_resources(scenario: str, home: Path, *, llm: ResilientLLM | None =
     return {
         "source": SyntheticSource(scenario=scenario),
         "llm": llm or ResilientLLM(store_url=store_url),
+        "triage_llm": ResilientLLM(store_url=store_url, deadline_s=5),
         "reliability": ReliabilityStoreResource(store_url=store_url, reports_dir=str(home / "reports")),
         **storage_resources(duckdb_path=home / "reliability.duckdb", artifacts_dir=home / "storage"),
     }

@@ -181,11 +181,13 @@ def test_raw_assets_in_api_mode_show_each_path_in_dagster(data_api, tmp_path) ->
 
     from reliability_assets.analytics import ApiSource, customers, orders
     from reliability_assets.analytics.suites import customers_gx, orders_gx
+    from resources.reliability import ReliabilityStoreResource
     from resources.storage import storage_resources
     from tests.support import check_results, materialized
 
     resources = {
         "source": ApiSource(api=make_api(data_api.base_url, tmp_path, read_timeout_s=2.0, deadline_s=10)),
+        "reliability": ReliabilityStoreResource(store_url=f"sqlite:///{tmp_path / 'store.sqlite'}"),
         **storage_resources(duckdb_path=tmp_path / "t.duckdb", artifacts_dir=tmp_path / "storage"),
     }
     assets = [customers, orders, customers_gx, orders_gx]

@@ -14,7 +14,7 @@ from dagster import (
     materialize,
 )
 
-from reliability_assets.check_history import all_checks_passed, run_evaluations
+from reliability_assets.check_history import all_checks_passed, executions_since, run_evaluations
 
 OUTCOME = {"fine": True, "picky": True}
 
@@ -72,3 +72,26 @@ def test_a_planned_check_that_never_reported_is_not_a_pass() -> None:
         assert all_checks_passed(instance, run_id, key) is False
         kinds = {e.dagster_event.event_type for e in instance.all_logs(run_id) if e.dagster_event}
         assert DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED in kinds
+
+
+def test_executions_since_reads_every_check_once_on_the_default_sharded_sqlite_storage(tmp_path) -> None:
+    """The default SQLite instance shards its event log per run, so a single event id cannot be a
+    cross-run cursor; the check-execution table can."""
+    keys = [numbers_fine.check_key, numbers_picky.check_key]
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        assert "Consolidated" not in type(instance.event_log_storage).__name__
+        first = _run(instance, [numbers_fine, numbers_picky], picky=False)
+        found, cursor = executions_since(instance, keys, {})
+        assert {(e.check, e.passed, e.run_id) for _, e in found} == {
+            ("fine", True, first),
+            ("picky", False, first),
+        }
+        assert len(found) == 2
+        assert executions_since(instance, keys, cursor)[0] == []  # a restart with the cursor: nothing new
+
+        second = _run(instance, [numbers_fine, numbers_picky])
+        again, _ = executions_since(instance, keys, cursor)
+        assert {(e.check, e.passed, e.run_id) for _, e in again} == {
+            ("fine", True, second),
+            ("picky", True, second),
+        }

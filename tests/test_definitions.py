@@ -8,20 +8,20 @@ import pytest
 from dagster import AssetKey, materialize
 
 from reliability_assets.definitions import defs
-from tests.support import ASSET_NAMES, CHECK_NAMES, NON_BLOCKING, REPO
+from tests.support import CHECK_NAMES, LOCATION_ASSET_NAMES, NON_BLOCKING, REPO
 
 FRESHNESS = {"customers", "orders", "churn_model", "executive_kpis", "executive_summary"}
 
 
 def test_definitions_list_every_asset_and_check() -> None:
     graph = defs.resolve_asset_graph()
-    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(ASSET_NAMES)
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(LOCATION_ASSET_NAMES)
     checks = sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys)
     assert checks == sorted(CHECK_NAMES)
     assert defs.resolve_job_def("reference_pipeline") is not None
 
 
-@pytest.mark.parametrize("name", ASSET_NAMES)
+@pytest.mark.parametrize("name", LOCATION_ASSET_NAMES)
 def test_every_asset_declares_retry_owner_kind_description(name: str) -> None:
     graph = defs.resolve_asset_graph()
     node = graph.get(AssetKey(name))

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from reliability_assets.cli import init_home
-from tests.support import ASSET_NAMES, BIN, CHECK_NAMES, NON_BLOCKING, REPO
+from tests.support import BIN, CHECK_NAMES, LOCATION_ASSET_NAMES, NON_BLOCKING, REPO
 
 QUERY = """{ assetNodes { assetKey { path }
   assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }"""
@@ -70,7 +70,7 @@ def test_ui_serves_the_full_graph_over_graphql(dagster_dev) -> None:
             pass
         time.sleep(0.5)
     assert nodes, f"dagster dev did not serve the graph; log:\n{log.read_text()[-3000:]}"
-    assert sorted("/".join(n["assetKey"]["path"]) for n in nodes) == sorted(ASSET_NAMES)
+    assert sorted("/".join(n["assetKey"]["path"]) for n in nodes) == sorted(LOCATION_ASSET_NAMES)
     checks = {
         f"{'/'.join(n['assetKey']['path'])}:{c['name']}": c["blocking"]
         for n in nodes

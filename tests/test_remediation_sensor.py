@@ -24,6 +24,7 @@ from dagster import (
 from reliability_assets.alerts import AlertRouter
 from reliability_assets.analytics.champion import MODEL_NAME
 from reliability_assets.definitions import build_defs
+from reliability_assets.incidents import IncidentLog
 from reliability_assets.registry import ModelRegistry
 from reliability_assets.remediation import (
     ACTION_TAG,
@@ -72,7 +73,7 @@ def toy_defs(tmp_path: Path) -> Definitions:
         assets=[daily_table, downstream_report],
         asset_checks=[daily_table_fresh_enough],
         jobs=[toy_job],
-        sensors=[build_check_failure_sensor(jobs=[toy_job], fallback_job="toy_job")],
+        sensors=[build_check_failure_sensor(jobs=[toy_job], fallback_job="toy_job", triage_llm=False)],
         resources={
             "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "io")),
             "reliability": ReliabilityStoreResource(store_url=f"sqlite:///{tmp_path / 'store.sqlite'}"),
@@ -86,7 +87,7 @@ def tick(defs: Definitions, instance: DagsterInstance, cursor: str | None) -> Se
         instance=instance,
         definitions=defs,
         cursor=cursor,
-        resources={"reliability": defs.resources["reliability"]},
+        resources={k: defs.resources[k] for k in ("reliability", "triage_llm") if k in defs.resources},
     )
     result = sensor(context)
     if isinstance(result, SensorResult):
@@ -121,7 +122,8 @@ def test_failed_check_launches_a_tagged_idempotent_fallback_and_alerts(tmp_path:
         assert request.tags[REMEDIATES_TAG] == "daily_table"
         assert request.tags[TRIGGER_CHECK_TAG] == "daily_table:fresh_enough"
         assert request.tags[TRIGGER_RUN_TAG] == failed_run
-        assert request.run_key == f"fallback:daily_table:fresh_enough:{request.tags[TRIGGER_EVALUATION_TAG]}"
+        assert request.run_key == f"fallback:{failed_run}:daily_table"
+        assert request.tags[TRIGGER_EVALUATION_TAG].isdigit()
         assert "failed in run" in request.tags[REASON_TAG]
 
         # Restart with the cursor kept: nothing new. Restart with the cursor lost: the same run_key,
@@ -142,9 +144,24 @@ def test_failed_check_launches_a_tagged_idempotent_fallback_and_alerts(tmp_path:
         assert materialization.metadata["mode"].value == "fallback"
         assert materialization.metadata["degraded"].value is True
 
-        inbox = AlertRouter(ReliabilityStore(f"sqlite:///{tmp_path / 'store.sqlite'}")).inbox(
-            asset="daily_table"
-        )
+        store = ReliabilityStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
+        incidents = IncidentLog(store)
+        (incident,) = incidents.list(asset="daily_table")
+        assert (incident.check, incident.status, incident.occurrences) == ("fresh_enough", "open", 1)
+        assert incident.detected_at is not None and incident.detected_at >= incident.opened_at
+        assert "3 rows older than a day" in incident.triage  # rule-based triage (no LLM resource)
+
+        # The fallback run's passing check mitigates the incident; a normal passing run resolves it.
+        after_fallback = tick(defs, instance, first.cursor)
+        assert after_fallback.run_requests == []
+        assert incidents.get(incident.id).status == "mitigated"
+        toy_run(defs, instance, good=True)
+        tick(defs, instance, after_fallback.cursor)
+        resolved = incidents.get(incident.id)
+        assert resolved.status == "resolved" and resolved.resolved_by == "auto"
+        assert incident.opened_at <= resolved.mitigated_at <= resolved.resolved_at
+
+        inbox = AlertRouter(store).inbox(asset="daily_table")
         assert len(inbox) >= 1
         alert = inbox[0].alert
         assert "daily_table:fresh_enough failed" in alert.title and "fallback launched" in alert.title
@@ -213,3 +230,49 @@ def test_drifted_inputs_roll_the_model_back_to_the_champion_before_the_drift(tmp
         assert "rollback launched (churn_model_rollback)" in drift_alert.title
         assert "| return_rate | numerical | wasserstein |" in drift_alert.body  # per-column evidence
         assert drift_alert.run_url and drift_alert.run_url.endswith(f"/runs/{drifted.run_id}")
+
+
+def test_corrupted_sources_fall_back_to_the_last_good_data(tmp_path: Path) -> None:
+    store = ReliabilityStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    with DagsterInstance.ephemeral() as instance:
+        clean = run_reference("clean", tmp_path, instance)
+        cursor = tick(build_defs(reference_resources("clean", tmp_path)), instance, None).cursor
+        corrupted = run_reference("corrupted", tmp_path, instance)
+        assert clean.success and not corrupted.success
+
+        defs = build_defs(reference_resources("corrupted", tmp_path))
+        result = tick(defs, instance, cursor)
+        (request,) = result.run_requests  # one fallback run for every failed source of that run
+        assert request.run_key == f"fallback:{corrupted.run_id}:customers+orders"
+        assert request.tags[REMEDIATES_TAG] == "customers,orders"
+        selected = {k.to_user_string() for k in request.asset_selection}
+        assert {"customers", "orders", "churn_scores", "executive_summary"} <= selected
+
+        fallback = defs.resolve_job_def("reference_pipeline").execute_in_process(
+            instance=instance,
+            tags=request.tags,
+            asset_selection=request.asset_selection,
+            raise_on_error=False,
+        )
+        assert fallback.success
+        served = {
+            e.asset_key.to_user_string(): e.materialization.metadata
+            for e in fallback.get_asset_materialization_events()
+        }
+        assert served["customers"]["degraded"].value is True
+        assert served["customers"]["last_good_run_id"].value == clean.run_id
+        assert served["orders"]["dagster/row_count"].value == materialized_rows(clean, "orders")
+        assert "executive_summary" in served  # downstream refreshed from the last good data
+
+        tick(defs, instance, result.cursor)
+        incidents = IncidentLog(store)
+        gate = incidents.open_for(asset="customers", check="gx_suite")
+        assert gate is not None and gate.status == "mitigated"
+        assert any("fallback launched" in a.get("action", "") for a in gate.actions)
+
+
+def materialized_rows(result: Any, asset_name: str) -> int:
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset_name
+    ]
+    return int(event.materialization.metadata["dagster/row_count"].value)

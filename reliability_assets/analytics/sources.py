@@ -1,14 +1,22 @@
-"""Raw sources: where customers and orders come from. The assets do not know which source they got."""
+"""Raw sources: where customers and orders come from. The assets do not know which source they got.
+
+Each materialization keeps its frame as a last-good candidate (``kept_frames``); it becomes the last-good
+data once every check on it passed. A fallback run (run tag ``reliability/action=fallback``, launched by
+the remediation sensor when a gate fails) serves that data instead of the source, and says so.
+"""
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
+    Failure,
     MetadataValue,
     Output,
     asset,
@@ -17,6 +25,10 @@ from dagster import (
 from reliability_assets.analytics.raw_sources import MAX_QUARANTINED_SHARE, RawSource, SourceLoad, Table
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import CHAOS_TAG, DAILY, DAILY_FAIL, OWNERS, STEP_RETRY
+from reliability_assets.remediation import ACTION_TAG, REASON_TAG, reliability_policy
+from resources.reliability import ReliabilityStoreResource
+
+LAST_GOOD = "last_good"
 
 RAW_CHECKS = (
     (
@@ -47,6 +59,42 @@ def _served_live(loaded: SourceLoad) -> AssetCheckResult:
     )
 
 
+def _serve_last_good(
+    context: AssetExecutionContext, table: str, good: Any
+) -> Iterator[Output | AssetCheckResult]:
+    """The fallback mode: the last data whose checks all passed, marked degraded, with its age."""
+    why = context.run.tags.get(REASON_TAG, "fallback run")
+    if good is None:
+        raise Failure(
+            f"{table}: fallback asked ({why}) but no materialization has passed its checks yet",
+            allow_retries=False,
+        )
+    age_h = (time.time() - good.created_at) / 3600
+    frame = good.frame.copy()
+    served = f"last-good data of run {good.run_id[:8]} ({age_h:.1f} h old)"
+    extra = {
+        "degraded": True,
+        "served_from": served,
+        "fallback_reason": why,
+        "last_good_run_id": good.run_id,
+        "dagster/last_updated_timestamp": MetadataValue.timestamp(good.created_at),
+    }
+    yield Output(frame, metadata=table_metadata(frame, **extra))
+    yield AssetCheckResult(
+        check_name="served_live",
+        passed=False,
+        severity=AssetCheckSeverity.WARN,
+        description=f"degraded: fallback run served {served}; {why}",
+        metadata={"snapshot_age_s": round(age_h * 3600, 1)},
+    )
+    yield AssetCheckResult(
+        check_name="quarantine_share",
+        passed=True,
+        description="fallback: no records received from the source",
+        metadata={"quarantined": 0, "received": 0, "share": 0.0},
+    )
+
+
 def _raw_asset(table: Table, description: str) -> AssetsDefinition:
     @asset(
         name=table,
@@ -57,14 +105,44 @@ def _raw_asset(table: Table, description: str) -> AssetsDefinition:
         retry_policy=STEP_RETRY,
         freshness_policy=DAILY,
         tags={"layer": "raw"},
+        # A failed gate: serve the last data whose checks all passed, and let downstream refresh from it.
+        metadata=reliability_policy(
+            on_check_failure="fallback", checks={"served_live": "alert", "volume": "alert"}, owner=OWNERS[0]
+        ),
         pool="source_api",
         check_specs=[
             AssetCheckSpec(name, asset=table, blocking=blocking, description=text)
             for name, blocking, text in RAW_CHECKS
         ],
     )
-    def _load(context: AssetExecutionContext, source: RawSource) -> Iterator[Output | AssetCheckResult]:
+    def _load(
+        context: AssetExecutionContext, source: RawSource, reliability: ReliabilityStoreResource
+    ) -> Iterator[Output | AssetCheckResult]:
+        from reliability_assets import kept_frames
+        from reliability_assets.check_history import all_checks_passed
+
+        store, run_id = reliability.store, context.run.run_id
+        kept_frames.settle_candidates(
+            store,
+            asset=table,
+            purpose=LAST_GOOD,
+            current_run_id=run_id,
+            verdict=lambda r: all_checks_passed(context.instance, r, AssetKey(table)),
+        )
+        if context.run.tags.get(ACTION_TAG) == "fallback":
+            yield from _serve_last_good(
+                context, table, kept_frames.active_frame(store, asset=table, purpose=LAST_GOOD)
+            )
+            return
         loaded = source.load(table, chaos=context.run.tags.get(CHAOS_TAG) or None)
+        kept_frames.save_candidate(
+            store,
+            asset=table,
+            purpose=LAST_GOOD,
+            run_id=run_id,
+            frame=loaded.frame,
+            source_rows=len(loaded.frame),
+        )
         extra = dict(loaded.metadata)
         if loaded.snapshot_written_at is not None:
             # Freshness is about the data, not the run: a stale snapshot must look stale.

@@ -1,7 +1,7 @@
 """Evidently drift reports as Dagster asset checks (there is no Dagster integration for Evidently).
 
 ``build_drift_check`` compares each materialization with a reference: by default the last materialization
-whose checks all passed (stored by the framework, see ``drift_reference``), or a pinned baseline until
+whose checks all passed (stored by the framework, see ``kept_frames``), or a pinned baseline until
 there is one; with ``reference="baseline"`` always the baseline. The check fails (ERROR by default) when
 Evidently would call it dataset drift: the share of drifted columns reaches ``drift_share``. Columns that
 drift below that share are named in a passing check's description, so they are visible without paging.
@@ -107,6 +107,7 @@ def build_drift_check(
         extra = ", ".join(sorted(set(options) - set(wanted)))
         raise ValueError(f"{where}: overrides for columns not in `columns`: {extra}")
     asset_name = key.to_user_string()
+    purpose = f"drift:{name}"
     against = "the pinned baseline" if reference == "baseline" else "the last passing materialization"
 
     @multi_asset_check(
@@ -127,22 +128,22 @@ def build_drift_check(
     def _drift(
         context: AssetCheckExecutionContext, reliability: ReliabilityStoreResource, table: pd.DataFrame
     ) -> Iterator[AssetCheckResult]:
+        from reliability_assets import kept_frames
         from reliability_assets.check_history import all_checks_passed
-        from reliability_assets.checks import drift_reference as refs
 
         store, run_id = reliability.store, context.run.run_id
         ref_frame: pd.DataFrame | None = None
         label = "the pinned baseline"
         ref_meta: dict[str, Any] = {"reference": "pinned baseline"}
         if reference == "last_passing":
-            refs.settle_candidates(
+            kept_frames.settle_candidates(
                 store,
                 asset=asset_name,
-                check=name,
+                purpose=purpose,
                 current_run_id=run_id,
                 verdict=lambda r: all_checks_passed(context.instance, r, key),
             )
-            found = refs.active_reference(store, asset=asset_name, check=name)
+            found = kept_frames.active_frame(store, asset=asset_name, purpose=purpose)
             if found is not None:
                 ref_frame, label = found.frame, f"run {found.run_id[:8]}"
                 ref_meta = {
@@ -152,12 +153,12 @@ def build_drift_check(
         if ref_frame is None and baseline is not None:
             ref_frame = _load_baseline(baseline, context)
         compared = wanted if wanted is not None else [c for c in table.columns if c != "index"]
-        refs.save_candidate(
+        kept_frames.save_candidate(
             store,
             asset=asset_name,
-            check=name,
+            purpose=purpose,
             run_id=run_id,
-            sample=sample_rows(table[compared], sample_size or len(table), seed=seed),
+            frame=sample_rows(table[compared], sample_size or len(table), seed=seed),
             source_rows=len(table),
         )
         if ref_frame is None:

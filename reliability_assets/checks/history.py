@@ -176,7 +176,8 @@ def build_schema_check(
     blocking: bool = True,
     allow_added: bool = True,
 ) -> AssetChecksDefinition:
-    """Fails when a column is removed, renamed or changes dtype since the previous materialization:
+    """Fails when a column is removed, renamed or changes dtype since the last materialization whose checks
+    all passed (so a fallback that restores the good schema is not a change):
     downstream code and SQL break on those, usually far from the cause. Added columns pass if allowed.
 
     The current schema is the one recorded on the materialization under check, so both sides are the
@@ -193,12 +194,15 @@ def build_schema_check(
         name=f"{'_'.join(key.path)}_{name}",
         specs=[
             _spec(
-                key, name, blocking, f"Columns and dtypes match the previous materialization ({added_text})."
+                key,
+                name,
+                blocking,
+                f"Columns and dtypes match the last passing materialization ({added_text}).",
             )
         ],
         ins={"table": AssetIn(key=key)},
         retry_policy=COMPUTE_RETRY,
-        description=f"Schema of {label} against its previous materialization",
+        description=f"Schema of {label} against its last passing materialization",
     )
     def _schema(context: AssetCheckExecutionContext, table: pd.DataFrame) -> AssetCheckResult:
         current, before = _history(context, key, SCHEMA_LOOKBACK)
@@ -206,6 +210,8 @@ def build_schema_check(
         now = recorded if isinstance(recorded, TableSchema) else column_schema(table)
         after = {c.name: c.type for c in now.columns}
         source = "recorded on the materialization" if now is recorded else "loaded DataFrame"
+        from reliability_assets.check_history import all_checks_passed
+
         previous = [(r, s) for r in before if isinstance(s := _metadata(r, COLUMN_SCHEMA), TableSchema)]
         if not previous:
             return AssetCheckResult(
@@ -223,9 +229,18 @@ def build_schema_check(
                     "current_schema": source,
                 },
             )
-        record, schema = previous[0]
-        rows = _diff({c.name: c.type for c in schema.columns}, after)
-        failing = [r for r in rows if r[3] != "added" or not allow_added]
+        # Unchanged means: like the previous materialization (a change seen twice is the new normal), or
+        # like the last one whose checks all passed (a fallback restoring the good schema after a bad one
+        # is not a change).
+        passing = next(
+            (p for p in previous if all_checks_passed(context.instance, p[0].run_id, key) is not False), None
+        )
+        pairs = [previous[0]] + ([passing] if passing is not None and passing != previous[0] else [])
+        compared = []
+        for earlier, schema in pairs:
+            diff = _diff({c.name: c.type for c in schema.columns}, after)
+            compared.append((earlier, diff, [r for r in diff if r[3] != "added" or not allow_added]))
+        record, rows, failing = next((c for c in compared if not c[2]), compared[0])
         counts = {c: sum(r[3] == c for r in rows) for c in ("removed", "renamed", "retyped", "added")}
         table_md = "\n".join(
             ["| column | before | after | change |", "| --- | --- | --- | --- |"]
