@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from reliability_assets import alert_inbox, incidents_cli
+from reliability_assets import alert_inbox, incidents_cli, scorecard_asset
 from reliability_assets.analytics.generator import Scenario
 from reliability_assets.scenarios import SCENARIOS
 from resources.paths import dagster_home
@@ -32,9 +32,21 @@ DETAIL_KEYS = (
 DEFAULT_INSTANCE_CONFIG = {"telemetry": {"enabled": False}}
 
 
-def init_home(home: Path | None = None) -> Path:
-    """Create DAGSTER_HOME with a ``dagster.yaml`` that turns telemetry off; keep an existing file."""
+def init_home(home: Path | None = None, *, postgres: str | None = None) -> Path:
+    """Create DAGSTER_HOME with a ``dagster.yaml`` that turns telemetry off; keep an existing file.
+    ``postgres`` (a postgresql:// URL): write the PostgreSQL template instead and print the environment
+    it reads (``DAGSTER_PG_*``) and the ``RELIABILITY_STORE_URL`` of the store on the same server."""
     home = home or dagster_home()
+    if postgres is not None:
+        from reliability_assets.deploy import export_lines, write_postgres_config
+
+        try:
+            lines = export_lines(postgres, home)
+            write_postgres_config(home)
+        except ValueError as error:
+            raise SystemExit(f"init-home --postgres: {error}") from None
+        print("\n".join(lines))
+        return home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
@@ -227,7 +239,9 @@ def scenario_command(name: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reliability", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("init-home", help="create DAGSTER_HOME with telemetry off")
+    commands.add_parser("init-home", help="create DAGSTER_HOME with telemetry off").add_argument(
+        "--postgres", metavar="URL", help="PostgreSQL storage: postgresql://USER[:PASSWORD]@HOST:PORT/DB"
+    )
     demo_parser = commands.add_parser(
         "demo", help="materialize everything via the Dagster CLI; print statuses"
     )
@@ -254,11 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     scenario.add_argument("name", choices=SCENARIOS)
     incidents_cli.add_commands(commands)
     alert_inbox.add_commands(commands)
+    scorecard_asset.add_commands(commands)
     args = parser.parse_args(argv)
     os.environ["DAGSTER_HOME"] = str(dagster_home())  # one home for this process and the Dagster CLI
 
     if args.command == "init-home":
-        print(init_home())
+        print(init_home(postgres=args.postgres))
         return 0
     if args.command == "demo":
         return demo(scenario=args.scenario, seed=args.seed, size=args.size)
@@ -268,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         return incidents_cli.run(args)
     if args.command == "alerts":
         return alert_inbox.run(args)
+    if args.command == "report":
+        return scorecard_asset.run(args)
     if args.command == "scenario":
         return scenario_command(args.name)
     run_id = args.run_id or latest_run_id()

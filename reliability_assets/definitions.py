@@ -9,6 +9,7 @@ from reliability_assets.alert_inbox import alert_inbox
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS
 from reliability_assets.dead_letters import dead_letter_replay
 from reliability_assets.remediation import ACTION_TAG
+from reliability_assets.scorecard_asset import reliability_scorecard
 from reliability_assets.settings import (
     artifacts_dir,
     duckdb_path,
@@ -43,7 +44,7 @@ churn_model_rollback = define_asset_job(
 def build_defs(resources: Mapping[str, Any]) -> Definitions:
     """The code location around any resources (tests and other deployments pass their own)."""
     return Definitions(
-        assets=[*ASSETS, alert_inbox],
+        assets=[*ASSETS, alert_inbox, reliability_scorecard],
         asset_checks=ASSET_CHECKS,
         jobs=[reference_pipeline, churn_model_rollback, dead_letter_replay],
         sensors=[

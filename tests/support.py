@@ -43,8 +43,9 @@ ASSET_NAMES = [
     "executive_kpis",
     "executive_summary",
 ]
-#: The code location adds the alert inbox, which reads the reliability store rather than the pipeline.
-LOCATION_ASSET_NAMES = [*ASSET_NAMES, "alert_inbox"]
+#: The code location adds the alert inbox and the scorecard, which read the reliability store and the
+#: event log rather than the pipeline.
+LOCATION_ASSET_NAMES = [*ASSET_NAMES, "alert_inbox", "reliability_scorecard"]
 CHECK_NAMES = [
     "customers:served_live",
     "customers:quarantine_share",

@@ -1,0 +1,232 @@
+"""The reliability scorecard: what stakeholders ask of a data platform, computed from real events.
+
+Per asset and overall, over a window: uptime (executions that served good data: materialized with no
+failed ERROR check in their run; a fallback that served last-good data counts as up and as fallback use),
+failures (failed ERROR checks, failed materializations, failed runs), MTBF, MTTD (failure -> alert), MTTR
+(failure -> service restored: mitigated by a fallback or rollback, or resolved), the share of incidents
+restored without a person, the error budget against the asset's target (99.9% for assets behind a
+blocking gate, 99% otherwise) and how much of it burned, which tier served (primary, fallback tiers), and
+LLM cost per execution. Sources: the Dagster event log (materializations, failures, check executions)
+and the reliability store (incidents). Nothing is estimated.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+
+CRITICAL_TARGET = 0.999
+DEFAULT_TARGET = 0.99
+PAGE = 1000
+
+
+@dataclass
+class AssetScore:
+    asset: str
+    target: float
+    executions: int = 0
+    good: int = 0
+    failures: int = 0
+    tiers: Counter[str] = field(default_factory=Counter)
+    cost_usd: float = 0.0
+    detect_s: list[float] = field(default_factory=list)
+    restore_s: list[float] = field(default_factory=list)
+    incidents: int = 0
+    restored: int = 0
+    auto_restored: int = 0
+
+    def row(self, window_s: float) -> dict[str, Any]:
+        allowed = (1 - self.target) * self.executions
+        bad = self.executions - self.good
+        return {
+            "asset": self.asset,
+            "executions": self.executions,
+            "uptime_pct": round(100 * self.good / self.executions, 2) if self.executions else None,
+            "failures": self.failures,
+            "mtbf_h": round(window_s / self.failures / 3600, 2) if self.failures else None,
+            "mttd_s": _mean(self.detect_s),
+            "mttr_s": _mean(self.restore_s),
+            "incidents": self.incidents,
+            "auto_resolved_pct": round(100 * self.auto_restored / self.restored, 1)
+            if self.restored
+            else None,
+            "target_pct": round(100 * self.target, 2),
+            "budget_burn_pct": round(100 * bad / allowed, 1) if allowed else None,
+            "budget_left_pct": round(max(0.0, 100 * (1 - bad / allowed)), 1) if allowed else None,
+            "tiers": ", ".join(f"{t} {n}" for t, n in self.tiers.most_common()),
+            "cost_per_execution_usd": round(self.cost_usd / self.executions, 6) if self.executions else None,
+        }
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def _value(metadata: Mapping[str, Any], key: str) -> Any:
+    value = metadata.get(key)
+    return getattr(value, "value", value)
+
+
+def tier_of(metadata: Mapping[str, Any]) -> str:
+    """Which tier served a materialization, from what the assets record."""
+    if _value(metadata, "tier") is not None:
+        return str(_value(metadata, "tier"))
+    if _value(metadata, "last_good_run_id"):
+        return "last_good"
+    if _value(metadata, "api/served_from") == "snapshot":
+        return "snapshot"
+    return "fallback" if _value(metadata, "degraded") else "primary"
+
+
+def _records(instance: DagsterInstance, fetch: Any, key: AssetKey, since: float) -> list[Any]:
+    records, cursor = [], None
+    while True:
+        result = fetch(AssetRecordsFilter(asset_key=key, after_timestamp=since), limit=PAGE, cursor=cursor)
+        records += result.records
+        if not result.has_more:
+            return records
+        cursor = result.cursor
+
+
+def compute_scorecard(
+    instance: DagsterInstance,
+    *,
+    assets: Iterable[AssetKey],
+    critical: Iterable[AssetKey] = (),
+    check_keys: Iterable[Any] = (),
+    incidents: Iterable[Any] = (),
+    window_s: float = 7 * 86400,
+    now: float | None = None,
+) -> pd.DataFrame:
+    """One row per asset, then ``overall``; ``incidents`` from ``IncidentLog.list``."""
+    from reliability_assets.check_history import executions_since
+
+    now = now or time.time()
+    since = now - window_s
+    critical = set(critical)
+    failed_checks: dict[tuple[str, str], int] = defaultdict(int)
+    evaluations, _ = executions_since(instance, check_keys, {})
+    for _, e in evaluations:
+        if e.timestamp >= since and not e.passed and e.severity == "ERROR":
+            failed_checks[(e.asset, e.run_id)] += 1
+    scores: dict[str, AssetScore] = {}
+    for key in assets:
+        name = key.to_user_string()
+        score = scores[name] = AssetScore(name, CRITICAL_TARGET if key in critical else DEFAULT_TARGET)
+        for record in _records(instance, instance.fetch_materializations, key, since):
+            metadata = record.asset_materialization.metadata if record.asset_materialization else {}
+            score.executions += 1
+            bad = failed_checks.get((name, record.run_id), 0)
+            score.good += 0 if bad else 1
+            score.failures += 1 if bad else 0
+            score.tiers[tier_of(metadata)] += 1
+            score.cost_usd += float(_value(metadata, "llm/cost_usd") or 0.0)
+        failed = _records(instance, instance.fetch_failed_materializations, key, since)
+        score.executions += len(failed)
+        score.failures += len(failed)
+    overall = AssetScore("overall", CRITICAL_TARGET)
+    for incident in incidents:
+        if incident.opened_at < since:
+            continue
+        target = scores.get(incident.asset, overall)
+        for score in {id(target): target, id(overall): overall}.values():
+            score.incidents += 1
+            if incident.detected_at:
+                score.detect_s.append(incident.detected_at - incident.opened_at)
+            restored_at = incident.mitigated_at or incident.resolved_at
+            if restored_at:
+                score.restore_s.append(restored_at - incident.opened_at)
+                score.restored += 1
+                score.auto_restored += 0 if incident.resolved_by == "person" else 1
+        if incident.asset.startswith("job:"):
+            overall.failures += 1  # a failed run: counted once, overall
+    for score in scores.values():
+        overall.executions += score.executions
+        overall.good += score.good
+        overall.failures += score.failures
+        overall.tiers.update(score.tiers)
+        overall.cost_usd += score.cost_usd
+    rows = [s.row(window_s) for s in scores.values()] + [overall.row(window_s)]
+    frame = pd.DataFrame(rows)
+    for column in frame.columns.difference(["asset", "tiers", "executions", "failures", "incidents"]):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")  # None -> NaN
+    return frame
+
+
+COLUMNS = {
+    "asset": "asset",
+    "executions": "runs",
+    "uptime_pct": "uptime %",
+    "failures": "failures",
+    "mtbf_h": "MTBF h",
+    "mttd_s": "MTTD s",
+    "mttr_s": "MTTR s",
+    "auto_resolved_pct": "auto-resolved %",
+    "target_pct": "target %",
+    "budget_left_pct": "budget left %",
+    "tiers": "tiers served",
+    "cost_per_execution_usd": "$/run",
+}
+
+
+def as_text(frame: pd.DataFrame, *, fmt: str = "github") -> str:
+    shown = frame[list(COLUMNS)].rename(columns=COLUMNS).astype(object)
+    shown = shown.where(shown.notna(), "-")  # no failure, no MTBF: a dash, not "nan"
+    return str(shown.to_markdown(index=False, tablefmt=fmt))
+
+
+def chart_png(frame: pd.DataFrame) -> bytes:
+    """Uptime and error budget left per asset: the two numbers a stakeholder reads first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = frame[frame["executions"] > 0]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(data) + 1.2), dpi=100)
+    y = range(len(data))
+    ax.barh([i + 0.2 for i in y], data["uptime_pct"].fillna(0), height=0.4, label="uptime %")
+    ax.barh([i - 0.2 for i in y], data["budget_left_pct"].fillna(0), height=0.4, label="error budget left %")
+    ax.set_yticks(list(y), list(data["asset"]))
+    ax.set_xlim(0, 100)
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Reliability over the window")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def chart_markdown(png: bytes) -> str:
+    """The Dagster UI renders markdown images, including data URIs: the chart shows on the asset page."""
+    return f"![reliability scorecard](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def scorecard_for(
+    instance: DagsterInstance, asset_graph: Any, store: Any, *, window_s: float
+) -> pd.DataFrame:
+    """The scorecard of every asset in ``asset_graph`` (the scorecard and the inbox themselves excluded)."""
+    from reliability_assets.incidents import IncidentLog
+
+    skip = {"reliability_scorecard", "alert_inbox"}
+    assets = [k for k in sorted(asset_graph.get_all_asset_keys()) if k.to_user_string() not in skip]
+    checks = asset_graph.asset_check_keys
+    critical = {k.asset_key for k in checks if asset_graph.get_check_spec(k).blocking}
+    return compute_scorecard(
+        instance,
+        assets=assets,
+        critical=critical,
+        check_keys=checks,
+        incidents=IncidentLog(store).list(limit=10_000),
+        window_s=window_s,
+    )

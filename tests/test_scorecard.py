@@ -1,0 +1,71 @@
+"""The scorecard from real events: `reliability report` after `reliability scenario corrupted`, and the
+asset in the code location (table and chart)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from tests.test_scenarios import reliability, scenario
+
+
+@pytest.fixture(scope="module")
+def corrupted_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    home = tmp_path_factory.mktemp("scorecard-home")
+    return home, scenario("corrupted", home)
+
+
+def _row(report: str, asset: str) -> list[str]:
+    line = next(line for line in report.splitlines() if line.startswith(asset + " "))
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_report_shows_the_failure_its_mttr_and_its_auto_resolution(corrupted_home) -> None:
+    home, summary = corrupted_home
+    done = reliability(home, "report")
+    assert done.returncode == 0, done.stderr[-2000:]
+    header = _row(done.stdout, "asset")
+    customers = dict(zip(header, _row(done.stdout, "customers"), strict=True))
+    # baseline, corrupted (the gate failed), fallback (last-good data): 3 runs, 1 failure, 2 good.
+    assert (customers["runs"], customers["failures"], customers["uptime %"]) == ("3", "1", "66.67")
+    assert float(customers["MTTR s"]) > 0  # failed evaluation -> mitigated by the fallback run
+    assert float(customers["MTTD s"]) >= 0
+    assert float(customers["auto-resolved %"]) == 100
+    assert "last_good 1" in customers["tiers served"]
+    assert float(customers["budget left %"]) == 0  # one bad run in three burns a 99.9% budget
+    overall = dict(zip(header, _row(done.stdout, "overall"), strict=True))
+    assert int(overall["failures"]) >= 2  # customers and orders
+    assert summary["incident_status"] == "mitigated"
+
+
+def test_the_scorecard_asset_renders_a_table_and_a_chart(corrupted_home, monkeypatch) -> None:
+    home, _ = corrupted_home
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("RELIABILITY_STORE_URL", raising=False)
+    from reliability_assets.definitions import build_defs
+    from tests.support import reference_resources
+
+    resources = reference_resources("clean", home)
+    resources.pop("reliability")  # the default: the store under DAGSTER_HOME the scenario used
+    from resources.reliability import ReliabilityStoreResource
+
+    resources["reliability"] = ReliabilityStoreResource(reports_dir=str(home / "reports"))
+    defs = build_defs(resources)
+    with DagsterInstance.get() as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(
+            instance=instance, asset_selection=[AssetKey("reliability_scorecard")]
+        )
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert re.search(r"\| customers +\| +3 \|", metadata["scorecard"].value)
+    assert metadata["chart"].value.startswith("![reliability scorecard](data:image/png;base64,")
+    chart = Path(metadata["chart_path"].value)
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5_000
+    assert metadata["incidents"].value >= 2 and 0 < metadata["uptime_pct"].value < 100
+    assert os.environ["DAGSTER_HOME"] == str(home)
