@@ -68,17 +68,20 @@ def _execute(
     )
 
 
-def _check_tick(defs: Definitions, instance: DagsterInstance, cursor: str) -> SensorResult:
+def evaluate_check_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None) -> SensorResult:
+    """One tick of the check-failure sensor of ``defs`` against ``instance``, as the daemon runs it."""
     sensor = defs.resolve_sensor_def(CHECK_SENSOR)
+    resources = defs.resources or {}
     context = build_sensor_context(
         instance=instance,
         definitions=defs,
         cursor=cursor,
-        resources=_resources(defs, "reliability", "triage_llm"),
+        resources={k: resources[k] for k in ("reliability", "triage_llm") if k in resources},
     )
     output = sensor(context)
-    items = output if isinstance(output, list) else list(output or [])
-    found = [r for r in items if isinstance(r, SensorResult)]
+    if isinstance(output, SensorResult):
+        return output
+    found = [r for r in (list(output) if output is not None else []) if isinstance(r, SensorResult)]
     return found[0] if found else SensorResult(run_requests=[], cursor=cursor)
 
 
@@ -120,7 +123,7 @@ def run_scenario(name: str) -> dict[str, Any]:
         cursor = json.dumps(executions_since(instance, keys, {})[1])
         tags = {"reliability/scenario": name, **({CHAOS_TAG: "llm_down"} if name == "llm_down" else {})}
         failing = _execute(defs, instance, "reference_pipeline", tags=tags)
-        tick = _check_tick(defs, instance, cursor)
+        tick = evaluate_check_sensor(defs, instance, cursor)
         remediations = []
         for request in tick.run_requests or []:
             run = _execute(
@@ -136,7 +139,7 @@ def run_scenario(name: str) -> dict[str, Any]:
                     "run_key": request.run_key,
                 }
             )
-        _check_tick(defs, instance, tick.cursor or cursor)  # passing checks of those runs mitigate
+        evaluate_check_sensor(defs, instance, tick.cursor or cursor)  # passing checks of those runs mitigate
         failed = []
         for key in {e.asset_key for e in failing.get_asset_check_evaluations()}:
             _, evaluations = run_evaluations(instance, failing.run_id, key)

@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 from dagster import ExecuteInProcessResult, instance_for_test
 
-from tests.support import run_reference
+from tests.support import POSTGRES_URL, postgres_unreachable, run_reference
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Store tests run on SQLite (the default) and on PostgreSQL (the deployed store)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    if reason := postgres_unreachable():
+        pytest.skip(reason)
+    return POSTGRES_URL
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -13,6 +15,21 @@ from resources.reliability import ReliabilityStoreResource
 from resources.storage import storage_resources
 
 REPO = Path(__file__).resolve().parents[1]
+#: The local PostgreSQL server (trust auth, database ``test``); every store test also runs on it.
+POSTGRES_URL = os.environ.get(
+    "RELIABILITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_unreachable() -> str | None:
+    """Why PostgreSQL tests must skip, or None when the server answers."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return None
+    except OSError as error:
+        return f"no PostgreSQL server on 127.0.0.1:5432 ({error})"
+
+
 #: Console scripts of the environment running the tests (reliability, dagster).
 BIN = Path(sys.executable).parent
 

@@ -4,7 +4,6 @@ and a failing or hanging receiver neither blocks nor crashes the sender (SQLite 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time
@@ -17,10 +16,8 @@ import pytest
 
 from reliability_assets.alerts import ENV_VARS, Alert, AlertConfigError, AlertRouter
 from resources.store import ReliabilityStore
+from tests.support import POSTGRES_URL
 
-POSTGRES_URL = os.environ.get(
-    "RELIABILITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 EVIDENCE = "| column | null rate | threshold |\n|---|---|---|\n| email | 12.5% | 1% |"
 
 

@@ -1,8 +1,6 @@
 """The circuit breaker and the rate limiter keep their state in the reliability store (SQLite here)."""
 
 import multiprocessing
-import os
-import socket
 import time
 import uuid
 
@@ -21,29 +19,6 @@ FAST = BreakerConfig(
     slow_call_duration_threshold_s=1.0,
     slow_call_rate_threshold=0.75,
 )
-
-
-POSTGRES_URL = os.environ.get(
-    "RELIABILITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-def _postgres_reachable() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return None
-    except OSError as error:
-        return f"no PostgreSQL server on 127.0.0.1:5432 ({error})"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> str:
-    """Every store test runs on SQLite (the default) and on PostgreSQL (the deployed store)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    if reason := _postgres_reachable():
-        pytest.skip(reason)
-    return POSTGRES_URL
 
 
 @pytest.fixture

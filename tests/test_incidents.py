@@ -4,7 +4,6 @@ and PostgreSQL."""
 
 import argparse
 import multiprocessing
-import os
 import socket
 import uuid
 
@@ -25,9 +24,6 @@ from resources.llm import LLMEndpoint, ResilientLLM
 from resources.store import ReliabilityStore
 from tests.fake_openai import FakeOpenAI, Fault
 
-POSTGRES_URL = os.environ.get(
-    "RELIABILITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 T0 = 1_700_000_000.0
 MODEL = "gpt-4o-mini"
 DRIFT_DESCRIPTION = (
@@ -55,23 +51,6 @@ MODEL_NOTE = TriageNote(
     likely_cause="MODEL: an upstream currency change in the orders feed.",
     action_taken="MODEL: a fallback run re-materialized the asset.",
 )
-
-
-def _postgres_reachable() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return None
-    except OSError as error:
-        return f"no PostgreSQL server on 127.0.0.1:5432 ({error})"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    if reason := _postgres_reachable():
-        pytest.skip(reason)
-    return POSTGRES_URL
 
 
 @pytest.fixture

@@ -28,9 +28,7 @@ from dagster import (
     DagsterInstance,
     JobDefinition,
     RunRequest,
-    SensorResult,
     build_reconstructable_job,
-    build_sensor_context,
     execute_job,
 )
 
@@ -41,6 +39,7 @@ from reliability_assets.definitions import build_defs
 from reliability_assets.deploy import TEMPLATE, postgres_environment
 from reliability_assets.incidents import IncidentLog
 from reliability_assets.remediation import ACTION_TAG, REMEDIATES_TAG
+from reliability_assets.scenarios import evaluate_check_sensor as tick
 from resources.llm import LLMEndpoint, ResilientLLM
 from resources.reliability import ReliabilityStoreResource
 from resources.resilience import CircuitBreaker
@@ -168,21 +167,6 @@ def _start_method(deployment: Deployment) -> dict[str, Any]:
     with forkserver.Pool(1) as pool:
         seen = pool.apply(os.getenv, ("DAGSTER_PG_DB",))
     return {"forkserver": {}} if seen == deployment.database else {"spawn": {}}
-
-
-def tick(defs: Any, instance: DagsterInstance, cursor: str | None) -> SensorResult:
-    sensor = defs.get_sensor_def("check_failure_remediation")
-    context = build_sensor_context(
-        instance=instance,
-        definitions=defs,
-        cursor=cursor,
-        resources={k: defs.resources[k] for k in ("reliability", "triage_llm") if k in defs.resources},
-    )
-    result = sensor(context)
-    if isinstance(result, SensorResult):
-        return result
-    found = [r for r in (list(result) if result is not None else []) if isinstance(r, SensorResult)]
-    return found[0] if found else SensorResult(run_requests=[], cursor=cursor)
 
 
 def test_init_home_postgres_prints_the_environment_and_hides_the_password(tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 import hashlib
 import multiprocessing
-import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,27 +13,7 @@ import pytest
 from reliability_assets.registry import ModelRegistry, NoRollbackTarget, PromotionRefused
 from resources.store import ReliabilityStore
 
-POSTGRES_URL = os.environ.get(
-    "RELIABILITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _postgres_reachable() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return None
-    except OSError as error:
-        return f"no PostgreSQL server on 127.0.0.1:5432 ({error})"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    if reason := _postgres_reachable():
-        pytest.skip(reason)
-    return POSTGRES_URL
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ from dagster import (
     Definitions,
     FilesystemIOManager,
     RunRequest,
-    SensorResult,
     asset,
     asset_check,
-    build_sensor_context,
     define_asset_job,
 )
 
@@ -35,6 +33,7 @@ from reliability_assets.remediation import (
     TRIGGER_RUN_TAG,
     reliability_policy,
 )
+from reliability_assets.scenarios import evaluate_check_sensor as tick
 from resources.reliability import ReliabilityStoreResource
 from resources.store import ReliabilityStore
 from sensors.check_failures import build_check_failure_sensor
@@ -79,22 +78,6 @@ def toy_defs(tmp_path: Path) -> Definitions:
             "reliability": ReliabilityStoreResource(store_url=f"sqlite:///{tmp_path / 'store.sqlite'}"),
         },
     )
-
-
-def tick(defs: Definitions, instance: DagsterInstance, cursor: str | None) -> SensorResult:
-    sensor = defs.get_sensor_def("check_failure_remediation")
-    context = build_sensor_context(
-        instance=instance,
-        definitions=defs,
-        cursor=cursor,
-        resources={k: defs.resources[k] for k in ("reliability", "triage_llm") if k in defs.resources},
-    )
-    result = sensor(context)
-    if isinstance(result, SensorResult):
-        return result
-    items = list(result) if result is not None else []
-    found = [r for r in items if isinstance(r, SensorResult)]
-    return found[0] if found else SensorResult(run_requests=[], cursor=cursor)
 
 
 def toy_run(defs: Definitions, instance: DagsterInstance, *, good: bool, tags: dict | None = None) -> str:
