@@ -6,7 +6,7 @@ from typing import Any
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from reliability_assets.alert_inbox import alert_inbox
-from reliability_assets.analytics import ASSET_CHECKS, ASSETS
+from reliability_assets.analytics import ASSET_CHECKS, ASSETS, RawSource
 from reliability_assets.dead_letters import dead_letter_replay
 from reliability_assets.remediation import ACTION_TAG
 from reliability_assets.scorecard_asset import reliability_scorecard
@@ -57,13 +57,16 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
     )
 
 
-defs = build_defs(
-    {
-        "source": reference_source(_settings),
+def location_resources(source: RawSource) -> dict[str, Any]:
+    """The resources of the code location around ``source``; ``reliability scenario`` uses them too."""
+    return {
+        "source": source,
         "llm": reference_llm(),
         # Incident triage runs inside a sensor tick: a short deadline, then the rule-based text.
         "triage_llm": reference_llm(deadline_s=TRIAGE_DEADLINE_S),
         "reliability": ReliabilityStoreResource(),
         **storage_resources(duckdb_path=duckdb_path(), artifacts_dir=artifacts_dir()),
     }
-)
+
+
+defs = build_defs(location_resources(reference_source(_settings)))

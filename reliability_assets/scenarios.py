@@ -38,26 +38,18 @@ CHECK_SENSOR = "check_failure_remediation"
 def _defs(scenario: str) -> Definitions:
     from reliability_assets.analytics.generator import Scenario
     from reliability_assets.analytics.raw_sources import SyntheticSource
-    from reliability_assets.definitions import TRIAGE_DEADLINE_S, build_defs
-    from reliability_assets.settings import artifacts_dir, duckdb_path, load_settings, reference_llm
-    from resources.reliability import ReliabilityStoreResource
-    from resources.storage import storage_resources
+    from reliability_assets.definitions import build_defs, location_resources
+    from reliability_assets.settings import load_settings
 
     settings = load_settings()
-    return build_defs(
-        {
-            "source": SyntheticSource(scenario=Scenario(scenario), seed=settings.seed, size=settings.size),
-            "llm": reference_llm(),
-            "triage_llm": reference_llm(deadline_s=TRIAGE_DEADLINE_S),
-            "reliability": ReliabilityStoreResource(),
-            **storage_resources(duckdb_path=duckdb_path(), artifacts_dir=artifacts_dir()),
-        }
-    )
+    source = SyntheticSource(scenario=Scenario(scenario), seed=settings.seed, size=settings.size)
+    return build_defs(location_resources(source))
 
 
 def _resources(defs: Definitions, *keys: str) -> dict[str, Any]:
+    """The named resources ``defs`` has (a sensor may run without an optional one)."""
     resources = defs.resources or {}
-    return {k: resources[k] for k in keys}
+    return {k: resources[k] for k in keys if k in resources}
 
 
 def _execute(
@@ -71,12 +63,11 @@ def _execute(
 def evaluate_check_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None) -> SensorResult:
     """One tick of the check-failure sensor of ``defs`` against ``instance``, as the daemon runs it."""
     sensor = defs.resolve_sensor_def(CHECK_SENSOR)
-    resources = defs.resources or {}
     context = build_sensor_context(
         instance=instance,
         definitions=defs,
         cursor=cursor,
-        resources={k: resources[k] for k in ("reliability", "triage_llm") if k in resources},
+        resources=_resources(defs, "reliability", "triage_llm"),
     )
     output = sensor(context)
     if isinstance(output, SensorResult):
@@ -85,8 +76,9 @@ def evaluate_check_sensor(defs: Definitions, instance: DagsterInstance, cursor: 
     return found[0] if found else SensorResult(run_requests=[], cursor=cursor)
 
 
-def _run_outcome(defs: Definitions, instance: DagsterInstance, run_id: str) -> None:
-    """What the run-status sensors do when this run ends (success mitigates, failure opens an incident)."""
+def evaluate_run_outcome_sensor(defs: Definitions, instance: DagsterInstance, run_id: str) -> None:
+    """The run-status sensor of ``defs`` that this run's end triggers, as the daemon runs it (success:
+    ``remediation_outcomes``, failure: ``run_failure_incidents``)."""
     run = instance.get_run_by_id(run_id)
     assert run is not None
     kind = DagsterEventType.RUN_SUCCESS if run.is_success else DagsterEventType.RUN_FAILURE
@@ -129,7 +121,7 @@ def run_scenario(name: str) -> dict[str, Any]:
             run = _execute(
                 defs, instance, request.job_name or "", tags=request.tags, selection=request.asset_selection
             )
-            _run_outcome(defs, instance, run.run_id)
+            evaluate_run_outcome_sensor(defs, instance, run.run_id)
             remediations.append(
                 {
                     "run_id": run.run_id,

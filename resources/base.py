@@ -6,35 +6,19 @@ build their breakers the same way; the retry loop itself is ``resources.resilien
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pydantic import Field
 
-from dagster import ConfigurableResource
-from pydantic import Field, PrivateAttr
-
+from resources.reliability import StoreBackedResource
 from resources.resilience import BreakerConfig, CircuitBreaker
 
-if TYPE_CHECKING:
-    from resources.store import ReliabilityStore
 
-
-class ResilientResource(ConfigurableResource):
-    store_url: str | None = Field(default=None, description="None: RELIABILITY_STORE_URL or DAGSTER_HOME.")
+class ResilientResource(StoreBackedResource):
     sliding_window_size: int = Field(default=20, ge=1, description="Breaker: calls in the sliding window.")
     minimum_number_of_calls: int = Field(default=5, ge=1, description="Breaker: calls before it may open.")
     failure_rate_threshold: float = Field(default=0.5, gt=0, le=1, description="Breaker: opens at this rate.")
     wait_duration_in_open_state_s: float = Field(default=30.0, ge=0, description="Breaker: open this long.")
     backoff_initial_s: float = Field(default=0.5, ge=0, description="Retry backoff: first wait.")
     backoff_max_s: float = Field(default=8.0, ge=0, description="Retry backoff: cap.")
-
-    _store: Any = PrivateAttr(default=None)
-
-    @property
-    def store(self) -> ReliabilityStore:
-        if self._store is None:
-            from resources.store import ReliabilityStore  # SQLAlchemy: imported when first used
-
-            self._store = ReliabilityStore(self.store_url)
-        return self._store
 
     def circuit_breaker(self, name: str, *, slow_call_duration_threshold_s: float) -> CircuitBreaker:
         """The breaker for ``name`` in the shared store, configured from this resource's fields."""

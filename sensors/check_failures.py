@@ -91,6 +91,8 @@ class _Plan:
     requests: list[RunRequest] = field(default_factory=list)
     fallbacks: dict[str, list[tuple[Evaluation, int]]] = field(default_factory=dict)
     launched: dict[str, int] = field(default_factory=dict)
+    #: automatic actions already in the window, per asset: one query per asset per tick
+    earlier: dict[str, int] = field(default_factory=dict)
 
 
 def decide(
@@ -104,7 +106,9 @@ def decide(
     action = policy.action_for(evaluation.check)
     if action in (Action.alert, Action.halt):
         return None, "no automatic action (policy: alert)" if action == Action.alert else "halted (policy)"
-    taken = _actions_in_window(context, evaluation.asset, policy) + plan.launched.get(evaluation.asset, 0)
+    if evaluation.asset not in plan.earlier:
+        plan.earlier[evaluation.asset] = _actions_in_window(context, evaluation.asset, policy)
+    taken = plan.earlier[evaluation.asset] + plan.launched.get(evaluation.asset, 0)
     if taken >= policy.max_actions:
         hours = policy.window_s / 3600
         return None, (
