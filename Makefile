@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: install home dev dev-api api demo test lint bench clean
+.PHONY: install home dev dev-api api demo test test-live lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# Only the live suite: `dagster dev` (webserver + daemon), runs launched through GraphQL, SIGKILLed runs.
+test-live: install
+	$(BIN)/pytest -m live tests/live
 
 bench: install
 	$(BIN)/python benchmarks/load_time.py

@@ -15,41 +15,32 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from reliability_assets.alert_channels import (  # re-exported: alerts is the public module
+    ENV_VARS,
+    AlertConfigError,
+    channels_from_env,
+    plugin,
+    validate_channels,
+)
 from resources.store import ReliabilityStore, ensure_tables, metadata
 
 if TYPE_CHECKING:
-    from apprise import Apprise, AppriseAsset
-    from apprise.plugins.base import NotifyBase
+    from apprise import Apprise
 
 log = logging.getLogger(__name__)
+__all__ = ["ENV_VARS", "Alert", "AlertConfigError", "AlertOutcome", "AlertRouter", "validate_channels"]
 
-ENV_VARS = {
-    "slack": "RELIABILITY_ALERT_SLACK_URL",
-    "teams": "RELIABILITY_ALERT_TEAMS_URL",
-    "email": "RELIABILITY_ALERT_EMAIL_URL",
-    "webhook": "RELIABILITY_ALERT_WEBHOOK_URL",
-}
-_EXAMPLES = {
-    "slack": "slack://TokenA/TokenB/TokenC or https://hooks.slack.com/services/...",
-    "teams": "workflows://... or the https://... URL of a Power Automate 'post to a channel' workflow",
-    "email": "mailtos://user:password@smtp.example.com?to=oncall@example.com",
-}
 _SEVERITY_RANK = {"WARN": 1, "ERROR": 2}
 _NOTIFY_TYPES = {"WARN": "warning", "ERROR": "failure"}  # apprise's NotifyType values
-_CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")  # apprise reads ':' in a tag as priority/retry
-
 alert_inbox = sa.Table(
     "alert_inbox",
     metadata,
@@ -99,10 +90,6 @@ _TABLES = (alert_inbox, alert_deliveries, alert_cooldowns)
 _ALERT_COLUMNS = ("asset", "severity", "title", "body", "run_id", "run_url", "incident_id")
 
 
-class AlertConfigError(ValueError):
-    """A wrong channel URL: the message names the variable (or channel) and the fix."""
-
-
 @dataclass(frozen=True)
 class Alert:
     asset: str
@@ -148,12 +135,6 @@ class Delivery:
     updated_at: float
 
 
-def channels_from_env() -> dict[str, str]:
-    """The channels whose ``RELIABILITY_ALERT_*_URL`` variable is set: name -> URL."""
-    values = {name: os.environ.get(var, "").strip() for name, var in ENV_VARS.items()}
-    return {name: url for name, url in values.items() if url}
-
-
 class AlertRouter:
     """Routes alerts to the inbox and the configured channels. ``channels``: name -> apprise URL
     (None reads the environment). ``timeout_s`` bounds one send; ``backoff_s`` is the first retry delay
@@ -186,7 +167,7 @@ class AlertRouter:
             self._apprise = apprise.Apprise(asset=asset)
             for name, url in urls.items():
                 where = ENV_VARS[name] if from_env else f"alert channel {name!r}"
-                self._apprise.add(_plugin(name, url, asset, timeout_s, where))
+                self._apprise.add(plugin(name, url, asset, timeout_s, where))
 
     def send(self, alert: Alert, *, routes: Sequence[str] | None = None) -> AlertOutcome:
         """Record the alert and send it to ``routes`` (channel names; None = all configured). A route that
@@ -358,38 +339,3 @@ class AlertRouter:
 def _alert(row: Mapping[str, Any]) -> Alert:
     fields = {name: row[name] for name in _ALERT_COLUMNS}
     return Alert(check=row["check_name"], metadata=row["meta"], **fields)
-
-
-def _plugin(name: str, url: str, asset: AppriseAsset, timeout_s: float, where: str) -> NotifyBase:
-    """The apprise service for one channel, or an error naming where the URL came from and the fix."""
-    import apprise
-
-    if not _CHANNEL_NAME.fullmatch(name):
-        raise AlertConfigError(f"{where}: a channel name is lowercase letters, digits, '_' or '-'")
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme in ("http", "https") and name not in _EXAMPLES:  # a plain webhook: POST the alert as JSON
-        parts = urlsplit(url)
-        query = urlencode([(f"-{k}", v) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
-        json_scheme = "jsons" if scheme == "https" else "json"
-        url = urlunsplit((json_scheme, parts.netloc, parts.path or "/", query, ""))
-    reason = ""
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
-        try:
-            plugin = apprise.Apprise.instantiate(url, asset=asset, tag=name, suppress_exceptions=False)
-        except Exception as error:
-            plugin, reason = None, str(error)
-    if plugin is None:
-        reason = reason or captured.getvalue().strip().replace("\n", "; ") or "not recognised"
-        if scheme == "msteams":
-            reason += " (apprise 2 dropped msteams://: Microsoft retired Office 365 connectors)"
-        example = _EXAMPLES.get(name, "https://host/path (gets JSON), json://host/path or form://host/path")
-        raise AlertConfigError(
-            f"{where} (a {scheme or 'schemeless'} URL of {len(url)} characters) is not a valid apprise URL: "
-            f"{reason}. Fix: set it to an apprise URL such as {example}, or unset it."
-        )
-    given = {key.lower() for key, _ in parse_qsl(urlsplit(url).query)}
-    if "cto" not in given:  # apprise's defaults are 4 s (15 s for e-mail) connect, 4 s per read
-        plugin.socket_connect_timeout = timeout_s
-    if "rto" not in given:
-        plugin.socket_read_timeout = timeout_s
-    return plugin

@@ -7,8 +7,9 @@ loudly when a Dagster upgrade changes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance
 
@@ -26,9 +27,12 @@ class Evaluation:
 
 
 def run_evaluations(
-    instance: DagsterInstance, run_id: str, asset: AssetKey
+    instance: DagsterInstance, run_id: str, asset: AssetKey | Iterable[AssetKey] | None = None
 ) -> tuple[set[str], list[Evaluation]]:
-    """The checks planned on ``asset`` in ``run_id`` and the evaluations recorded so far."""
+    """The checks planned in ``run_id`` and the evaluations recorded so far: on ``asset`` (one key or
+    several; planned names are then "asset:check"), or on every asset when None."""
+    one = isinstance(asset, AssetKey)
+    wanted = None if asset is None else ({asset} if isinstance(asset, AssetKey) else set(asset))
     planned: set[str] = set()
     evaluations = []
     kinds = {DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, DagsterEventType.ASSET_CHECK_EVALUATION}
@@ -38,19 +42,22 @@ def run_evaluations(
             continue
         if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED:
             data = event.event_specific_data
-            if data is not None and data.asset_key == asset:  # type: ignore[union-attr]
-                planned.add(data.check_name)  # type: ignore[union-attr]
+            if data is not None and (wanted is None or data.asset_key in wanted):  # type: ignore[union-attr]
+                name = data.check_name  # type: ignore[union-attr]
+                planned.add(name if one else f"{data.asset_key.to_user_string()}:{name}")  # type: ignore[union-attr]
             continue
         evaluation = event.asset_check_evaluation_data
-        if evaluation.asset_key == asset:
+        if wanted is None or evaluation.asset_key in wanted:
             evaluations.append(
                 Evaluation(
-                    asset=asset.to_user_string(),
+                    asset=evaluation.asset_key.to_user_string(),
                     check=evaluation.check_name,
                     passed=evaluation.passed,
                     severity=evaluation.severity.value,
                     run_id=run_id,
                     timestamp=entry.timestamp,
+                    description=evaluation.description,
+                    metadata={k: getattr(v, "value", v) for k, v in evaluation.metadata.items()},
                 )
             )
     return planned, evaluations
@@ -59,35 +66,82 @@ def run_evaluations(
 def all_checks_passed(instance: DagsterInstance, run_id: str, asset: AssetKey) -> bool | None:
     """True when the run is over and every check it planned on ``asset`` was evaluated and passed;
     False when one failed or never reported; None while the run is still going."""
+    return lineage_passed(instance, run_id, asset, upstream=())
+
+
+def lineage_passed(
+    instance: DagsterInstance, run_id: str, asset: AssetKey, *, upstream: Iterable[AssetKey]
+) -> bool | None:
+    """May the materialization of ``asset`` in ``run_id`` move state (become a drift reference, last-good
+    data, a champion)? True when every check planned on it in that run passed and no ERROR check failed on
+    an ``upstream`` asset in the same run (non-blocking ones included: a drifted input poisons what is
+    built from it). False as soon as one of those failed, or when the run ended with a check of ``asset``
+    unreported; None while the run is still going and a verdict is pending."""
     run = instance.get_run_by_id(run_id)
     if run is None:
         return False
-    planned, evaluations = run_evaluations(instance, run_id, asset)
-    if any(not e.passed for e in evaluations):
+    upstream = set(upstream) - {asset}
+    planned, evaluations = run_evaluations(instance, run_id, {asset, *upstream})
+    name = asset.to_user_string()
+    mine = [e for e in evaluations if e.asset == name]
+    if any(not e.passed for e in mine):
         return False
+    if any(not e.passed and e.severity == "ERROR" for e in evaluations if e.asset != name):
+        return False
+    reported = {f"{e.asset}:{e.check}" for e in evaluations}
+    if planned <= reported:  # planned checks are logged when the run is created: this is final
+        return True
     if not run.is_finished:
         return None
-    return planned <= {e.check for e in evaluations}
+    # The run is over: an unreported check of the asset itself is a failure; an upstream one that never
+    # reported (its step was skipped or died) cannot vouch for the data either.
+    return False
+
+
+def upstream_of(context: Any, asset: AssetKey) -> set[AssetKey]:
+    """Every asset upstream of ``asset`` in the job of an execution ``context`` (its asset layer holds
+    the whole graph of the code location, also when the run selects a subset)."""
+    graph = context.job_def.asset_layer.asset_graph
+    return set(graph.get_ancestor_asset_keys(asset))
+
+
+@dataclass
+class CheckCursor:
+    """Where the check-failure sensor stands: per check, the newest execution id read, and the ids of
+    executions that were still running when read (re-read each tick until they report or their run ends).
+    Nothing waits behind a running check: later executions of the same check are read at once."""
+
+    read: dict[str, int] = field(default_factory=dict)
+    waiting: dict[str, list[int]] = field(default_factory=dict)
 
 
 def executions_since(
-    instance: DagsterInstance, keys: Iterable[AssetCheckKey], cursor: Mapping[str, int], *, page: int = 100
-) -> tuple[list[tuple[int, Evaluation]], dict[str, int]]:
-    """Every evaluation of ``keys`` recorded since ``cursor`` (check -> last execution id seen), oldest
-    first, each with its execution id, and the advanced cursor.
+    instance: DagsterInstance, keys: Iterable[AssetCheckKey], cursor: CheckCursor, *, page: int = 100
+) -> tuple[list[tuple[int, Evaluation]], CheckCursor]:
+    """Every evaluation of ``keys`` recorded since ``cursor``, oldest first, each with its execution id,
+    and the advanced cursor.
 
     It reads the instance's check-execution table (one row per planned check, updated in place when the
     check reports). That table lives in the index shard, so this works on every storage, including the
     default SQLite one, whose event log is sharded per run (a single event id cannot be a cursor there).
-    A check still running holds its key's cursor back, so its result is read when it arrives."""
+    An execution still running is remembered in ``waiting``; one whose run ended (or was marked failed by
+    run monitoring) without a result is dropped."""
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
     found: list[tuple[float, int, Evaluation]] = []
-    advanced = dict(cursor)
+    advanced = CheckCursor()
     storage = instance.event_log_storage
+    finished: dict[str, bool] = {}
+
+    def run_finished(run_id: str) -> bool:
+        if run_id not in finished:
+            run = instance.get_run_by_id(run_id)
+            finished[run_id] = run is None or run.is_finished
+        return finished[run_id]
+
     for key in keys:
         name = key.to_user_string()
-        after = cursor.get(name, 0)
+        after = cursor.read.get(name, 0)
         records, before = [], None
         while True:  # newest first, paged back until the cursor
             batch = storage.get_asset_check_execution_history(key, limit=page, cursor=before)
@@ -95,17 +149,17 @@ def executions_since(
             if len(batch) < page or batch[-1].id <= after:
                 break
             before = batch[-1].id
-        horizon = after
+        for waiting_id in cursor.waiting.get(name, []):  # re-read what was still running
+            again = storage.get_asset_check_execution_history(key, limit=1, cursor=waiting_id + 1)
+            records += [r for r in again if r.id == waiting_id]
+        still: list[int] = []
         for record in sorted(records, key=lambda r: r.id):
             if record.status == AssetCheckExecutionRecordStatus.PLANNED:
-                run = instance.get_run_by_id(record.run_id)
-                if run is not None and not run.is_finished:
-                    break  # not reported yet: read it (and what follows) next time
-                horizon = record.id  # the run ended without a result: nothing to read
+                if not run_finished(record.run_id):
+                    still.append(record.id)  # not reported yet: read it again next tick
                 continue
             event = record.event.dagster_event if record.event else None
             data = event.asset_check_evaluation_data if event else None
-            horizon = record.id
             if data is None:
                 continue
             evaluation = Evaluation(
@@ -119,6 +173,8 @@ def executions_since(
                 metadata={k: getattr(v, "value", v) for k, v in data.metadata.items()},
             )
             found.append((evaluation.timestamp, record.id, evaluation))
-        advanced[name] = horizon
+        advanced.read[name] = max([after, *(r.id for r in records)])
+        if still:
+            advanced.waiting[name] = still
     found.sort(key=lambda item: (item[0], item[1]))
     return [(execution_id, evaluation) for _, execution_id, evaluation in found], advanced

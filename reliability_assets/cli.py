@@ -29,11 +29,23 @@ DETAIL_KEYS = (
     ("holdout_auc", "auc"),
     ("tier", "tier"),
 )
-DEFAULT_INSTANCE_CONFIG = {"telemetry": {"enabled": False}}
+#: Run monitoring marks a run whose worker died (SIGKILL, OOM, a lost machine) as failed, so nothing waits on
+#: it forever: the run-failure sensor opens an incident, its checks stop counting as running.
+RUN_MONITORING = {
+    "enabled": True,
+    "start_timeout_seconds": 180,
+    "cancel_timeout_seconds": 180,
+    "poll_interval_seconds": 10,
+}
+DEFAULT_INSTANCE_CONFIG: dict[str, Any] = {
+    "telemetry": {"enabled": False},
+    "run_monitoring": RUN_MONITORING,
+}
 
 
 def init_home(home: Path | None = None, *, postgres: str | None = None) -> Path:
-    """Create DAGSTER_HOME with a ``dagster.yaml`` that turns telemetry off; keep an existing file.
+    """Create DAGSTER_HOME with a ``dagster.yaml`` that turns telemetry off and run monitoring on; an
+    existing file keeps its settings and gains run monitoring when it has none.
     ``postgres`` (a postgresql:// URL): write the PostgreSQL template instead and print the environment
     it reads (``DAGSTER_PG_*``) and the ``RELIABILITY_STORE_URL`` of the store on the same server."""
     home = home or dagster_home()
@@ -51,7 +63,14 @@ def init_home(home: Path | None = None, *, postgres: str | None = None) -> Path:
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(yaml.safe_dump(DEFAULT_INSTANCE_CONFIG, sort_keys=False))
-    elif (yaml.safe_load(config.read_text()) or {}).get("telemetry", {}).get("enabled", True):
+        return home
+    current = yaml.safe_load(config.read_text()) or {}
+    if "run_monitoring" not in current:
+        with config.open("a") as out:
+            out.write("\n# added by `reliability init-home`: dead runs are marked failed\n")
+            out.write(yaml.safe_dump({"run_monitoring": RUN_MONITORING}, sort_keys=False))
+        print(f"{config}: run monitoring turned on (dead runs are marked failed)", file=sys.stderr)
+    if current.get("telemetry", {}).get("enabled", True):
         print(
             f"warning: {config} leaves Dagster telemetry on; add 'telemetry: {{enabled: false}}'",
             file=sys.stderr,
@@ -227,11 +246,14 @@ def dead_letter_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def scenario_command(name: str) -> int:
+def scenario_command(name: str, *, ui_url: str, size: int | None) -> int:
+    from reliability_assets.launch import LaunchError
     from reliability_assets.scenarios import run_scenario
 
-    init_home()
-    summary = run_scenario(name)
+    try:
+        summary = run_scenario(name, ui_url=ui_url, size=size)
+    except LaunchError as error:
+        raise SystemExit(f"reliability scenario: {error}") from None
     print(json.dumps(summary, default=str))
     return 0
 
@@ -263,9 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     resolve.add_argument("key")
     resolve.add_argument("--note", required=True)
     scenario = commands.add_parser(
-        "scenario", help="a failure end to end: baseline, scenario, the sensors' response; JSON last line"
+        "scenario",
+        help="launch a scenario run through the running UI (make dev) and report what the sensors did; JSON",
     )
     scenario.add_argument("name", choices=SCENARIOS)
+    scenario.add_argument("--ui", default="http://127.0.0.1:3000", help="the Dagster webserver's URL")
+    scenario.add_argument("--size", type=int, help="customers generated (default: the code location's)")
     incidents_cli.add_commands(commands)
     alert_inbox.add_commands(commands)
     scorecard_asset.add_commands(commands)
@@ -286,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return scorecard_asset.run(args)
     if args.command == "scenario":
-        return scenario_command(args.name)
+        return scenario_command(args.name, ui_url=args.ui, size=args.size)
     run_id = args.run_id or latest_run_id()
     if run_id is None:
         print(f"no runs yet in {dagster_home()}", file=sys.stderr)

@@ -42,7 +42,11 @@ churn_model_rollback = define_asset_job(
 
 
 def build_defs(resources: Mapping[str, Any]) -> Definitions:
-    """The code location around any resources (tests and other deployments pass their own)."""
+    """The code location around any resources (tests and other deployments pass their own). A wrong alert
+    channel URL fails here, naming its variable: alerting must not break later, inside a sensor tick."""
+    from reliability_assets.alert_channels import validate_channels
+
+    validate_channels()
     return Definitions(
         assets=[*ASSETS, alert_inbox, reliability_scorecard],
         asset_checks=ASSET_CHECKS,

@@ -2,7 +2,10 @@
 MTTR come from. A failure joins the newest unresolved incident of its (asset, check) when within
 ``window_s`` of its failures, else opens one; idempotent per evaluation, under a row lock on a per-(asset,
 check) pointer so two sensor processes never open two incidents. open -> mitigated -> resolved (or open ->
-resolved), each timestamp set once; a mitigated incident that fails again is open again. ``triage`` writes
+resolved); open -> remediation_failed when an automatic action did not take effect (a person must act);
+each timestamp set once; a mitigated incident that fails again is open again. A transition whose evidence
+is older than the incident's last failure is stale and changes nothing, and the timeline only moves
+forward, so a late tick cannot make an incident flap. ``triage`` writes
 a note with the tiered LLM (rule-based when no model answers); ``review``/``review_markdown`` the review.
 """
 
@@ -29,9 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Status = Literal["open", "mitigated", "resolved"]
+Status = Literal["open", "mitigated", "remediation_failed", "resolved"]
 By = Literal["auto", "person"]
-STATUSES: tuple[Status, ...] = ("open", "mitigated", "resolved")
+STATUSES: tuple[Status, ...] = ("open", "mitigated", "remediation_failed", "resolved")
 RULE_BASED = "rule-based"
 _SEVERITY_RANK = {"WARN": 1, "ERROR": 2}
 _NOT_A_MODEL = ("cache", "deterministic", "human_review")
@@ -171,7 +174,7 @@ class IncidentLog:
                     values["evidence"] = evidence or current.evidence
                     if current.status == "mitigated":  # the mitigation did not hold
                         entry = _entry("reopened", failed_at, run_id, "failed again after mitigation")
-                        values |= {"status": "open", "actions": [*current.actions, entry]}
+                        values |= {"status": "open", "actions": _append(current.actions, entry)}
                 self.store.update_row(c, incidents, current.id, values)
                 incident_id, created = current.id, False
             else:
@@ -186,23 +189,40 @@ class IncidentLog:
             self.store.update_row(c, incident_heads, f"{asset}:{check}", {"incident_id": incident_id})
             return self._get(c, incident_id), created
 
+    def was_recorded(self, *, asset: str, check: str, evaluation_id: str) -> bool:
+        """Whether this evaluation is already in an incident (a re-read after a restart is not news)."""
+        key = hashlib.sha256(f"{asset}\x00{check}\x00{evaluation_id}".encode()).hexdigest()
+        with self.store.engine.connect() as c:
+            query = select(incident_evaluations.c.key).where(incident_evaluations.c.key == key)
+            return c.execute(query).first() is not None
+
     def detected(self, incident_id: str, *, at: float, alert_id: str | None = None) -> Incident:
         """The first detection (an alert sent) sets ``detected_at``; later ones change nothing."""
         with self.store.transaction() as c:
             incident = self._get(c, incident_id, lock=True)
             if incident.detected_at is None:
                 entry = {**_entry("alerted", at, None, ""), "alert_id": alert_id}
-                values = {"detected_at": at, "actions": [*incident.actions, entry]}
+                values = {"detected_at": at, "actions": _append(incident.actions, entry)}
                 self.store.update_row(c, incidents, incident.id, values)
             return self._get(c, incident.id)
 
     def action_taken(
-        self, incident_id: str, *, action: str, run_id: str | None = None, at: float, note: str = ""
+        self,
+        incident_id: str,
+        *,
+        action: str,
+        run_id: str | None = None,
+        at: float,
+        note: str = "",
+        key: str | None = None,
     ) -> Incident:
+        """Append an action. With ``key``, once: a retried tick recording the same action changes nothing."""
         with self.store.transaction() as c:
             incident = self._get(c, incident_id, lock=True)
-            actions = [*incident.actions, _entry(action, at, run_id, note)]
-            self.store.update_row(c, incidents, incident.id, {"actions": actions})
+            if key is not None and any(a.get("key") == key for a in incident.actions):
+                return incident
+            entry = _entry(action, at, run_id, note) | ({"key": key} if key is not None else {})
+            self.store.update_row(c, incidents, incident.id, {"actions": _append(incident.actions, entry)})
             return self._get(c, incident.id)
 
     def mitigate(self, *, asset: str, check: str, at: float, run_id: str, note: str) -> Incident | None:
@@ -210,12 +230,27 @@ class IncidentLog:
         with self.store.transaction() as c:
             self._lock_head(c, asset, check)
             current = self._current(c, asset, check)
-            if current is None or current.status != "open":
-                return current
-            values = {"status": "mitigated", "mitigated_at": current.mitigated_at or at}
-            values["actions"] = [*current.actions, _entry("mitigated", at, run_id, note)]
-            self.store.update_row(c, incidents, current.id, values)
-            return self._get(c, current.id)
+            return None if current is None else self._mitigate(c, current, at, run_id, note)
+
+    def mitigate_by_id(self, incident_id: str, *, at: float, run_id: str | None, note: str) -> Incident:
+        """open | remediation_failed -> mitigated, after a remediation's effect was verified."""
+        with self.store.transaction() as c:
+            incident = self._get(c, incident_id)
+            self._lock_head(c, incident.asset, incident.check)
+            return self._mitigate(c, self._get(c, incident_id), at, run_id, note)
+
+    def remediation_failed(self, incident_id: str, *, at: float, run_id: str | None, note: str) -> Incident:
+        """open | mitigated -> remediation_failed: the automatic action did not take effect."""
+        with self.store.transaction() as c:
+            incident = self._get(c, incident_id)
+            self._lock_head(c, incident.asset, incident.check)
+            incident = self._get(c, incident_id)
+            if incident.status == "resolved":
+                return incident
+            entry = _entry("remediation failed", at, run_id, note)
+            values = {"status": "remediation_failed", "actions": _append(incident.actions, entry)}
+            self.store.update_row(c, incidents, incident.id, values)
+            return self._get(c, incident.id)
 
     def resolve(
         self, *, asset: str, check: str, at: float, run_id: str | None, note: str, by: By = "auto"
@@ -224,6 +259,8 @@ class IncidentLog:
         with self.store.transaction() as c:
             self._lock_head(c, asset, check)
             current = self._current(c, asset, check)
+            if current is not None and at < current.last_failed_at:
+                return current  # stale: a pass older than the last failure proves nothing
             return None if current is None else self._resolve(c, current, at, run_id, note, by)
 
     def resolve_by_id(
@@ -348,13 +385,23 @@ class IncidentLog:
             )
         return _incident(row)
 
+    def _mitigate(
+        self, c: Connection, incident: Incident, at: float, run_id: str | None, note: str
+    ) -> Incident:
+        if incident.status not in ("open", "remediation_failed") or at < incident.last_failed_at:
+            return incident  # already mitigated or resolved, or the evidence predates the last failure
+        values = {"status": "mitigated", "mitigated_at": incident.mitigated_at or at}
+        values["actions"] = _append(incident.actions, _entry("mitigated", at, run_id, note))
+        self.store.update_row(c, incidents, incident.id, values)
+        return self._get(c, incident.id)
+
     def _resolve(
         self, c: Connection, incident: Incident, at: float, run_id: str | None, note: str, by: By
     ) -> Incident:
         if by not in ("auto", "person"):
             raise ValueError(f"resolved_by must be 'auto' or 'person', got {by!r}")
         values = {"status": "resolved", "resolved_at": at, "resolved_by": by}
-        values["actions"] = [*incident.actions, {**_entry("resolved", at, run_id, note), "by": by}]
+        values["actions"] = _append(incident.actions, {**_entry("resolved", at, run_id, note), "by": by})
         self.store.update_row(c, incidents, incident.id, values)
         return self._get(c, incident.id)
 
@@ -491,6 +538,12 @@ def _since(incident: Incident, at: float | None) -> str:
 
 def _entry(action: str, at: float, run_id: str | None, note: str) -> dict[str, Any]:
     return {"action": action, "at": at, "run_id": run_id, "note": note}
+
+
+def _append(actions: Any, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The timeline only moves forward: an entry never goes before the one recorded last."""
+    last = max((float(a.get("at") or 0.0) for a in actions), default=entry["at"])
+    return [*actions, {**entry, "at": max(entry["at"], last)}]
 
 
 def _action_text(action: dict[str, Any]) -> str:

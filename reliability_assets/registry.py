@@ -195,14 +195,26 @@ class ModelRegistry:
                 return self._moves(connection, name)[-1]
             return self._move(connection, pointer, version, "promote", reason, run_id)
 
-    def rollback(self, name: str, *, reason: str, run_id: str | None = None) -> ChampionMove:
+    def rollback(
+        self, name: str, *, reason: str, run_id: str | None = None, to_version: str | None = None
+    ) -> ChampionMove:
         """Move the champion back to the most recent other version whose checks passed that was champion
         before (or, failing that, the latest such version registered before the current champion). A
-        version that was itself rolled back from is skipped, so two rollbacks never bounce back to it."""
+        version that was itself rolled back from is skipped, so two rollbacks never bounce back to it.
+        ``to_version``: exactly that version (it must have passed its checks); when it already is the
+        champion nothing moves and the returned move has ``from_version == to_version`` (idempotent)."""
         _require_reason(reason)
         with self.store.transaction() as connection:
             pointer = self._lock_pointer(connection, name)
             current = pointer["version"]
+            if to_version is not None:
+                record = self._version(connection, name, to_version, lock=True)
+                if record is None or record.status != "passed":
+                    status = record.status if record else "not registered"
+                    raise NoRollbackTarget(f"model {name!r}: {to_version} is {status}, not a passed version")
+                if current == to_version:  # nothing moves (from == to says so)
+                    return ChampionMove(name, time.time(), current, current, "rollback", reason, run_id)
+                return self._move(connection, pointer, to_version, "rollback", reason, run_id)
             if current is None:
                 raise NoRollbackTarget(f"model {name!r} has no champion to roll back from")
             query = select(model_versions.c.version, model_versions.c.id, model_versions.c.status)

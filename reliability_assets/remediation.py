@@ -23,6 +23,9 @@ REMEDIATES_TAG = "reliability/remediates"
 TRIGGER_CHECK_TAG = "reliability/trigger_check"
 TRIGGER_RUN_TAG = "reliability/trigger_run"
 TRIGGER_EVALUATION_TAG = "reliability/trigger_evaluation"
+#: The remediation plan a run carries out (its key in the store), and a rollback's exact target version.
+PLAN_TAG = "reliability/plan"
+ROLLBACK_TO_TAG = "reliability/rollback_to"
 
 
 class Action(StrEnum):
@@ -38,14 +41,21 @@ def _default_routes() -> dict[Literal["ERROR", "WARN"], list[str]]:
 
 class ReliabilityPolicy(BaseModel):
     """What happens when a check on the asset fails. Every failure is alerted; ``on_check_failure`` (or a
-    per-check entry in ``checks``) adds the action. At most ``max_actions`` automatic actions per asset in
-    ``window_s``: past that the sensor alerts and stops, so a remediation can never loop."""
+    per-check entry in ``checks``) adds the action, decided once per failing run after it has ended. At most
+    ``max_actions`` automatic actions per asset in ``window_s`` (counted exactly, per asset, from the
+    store's plans): past that the sensor alerts that the bound was hit and stops. A remediation run's own
+    failures are alerted, never remediated, so a remediation can never trigger itself into a loop."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     on_check_failure: Action = Action.alert
     checks: dict[str, Action] = Field(default_factory=dict)
     rollback_job: str | None = None
+    rollback_model: str | None = Field(
+        default=None,
+        description="the model-registry name the rollback job moves: the sensor rolls back only what the "
+        "failing run promoted, to the champion before it, and verifies the pointer afterwards",
+    )
     owner: str | None = None
     routes: dict[Literal["ERROR", "WARN"], list[str]] = Field(
         default_factory=_default_routes,
@@ -69,6 +79,7 @@ def reliability_policy(
     on_check_failure: Action | str = Action.alert,
     checks: Mapping[str, Action | str] | None = None,
     rollback_job: str | None = None,
+    rollback_model: str | None = None,
     owner: str | None = None,
     routes: Mapping[str, Sequence[str]] | None = None,
     max_actions: int = 3,
@@ -80,6 +91,7 @@ def reliability_policy(
         "on_check_failure": on_check_failure,
         "checks": dict(checks or {}),
         "rollback_job": rollback_job,
+        "rollback_model": rollback_model,
         "owner": owner,
         "max_actions": max_actions,
         "window_s": window_s,

@@ -107,13 +107,13 @@ def compute_scorecard(
     now: float | None = None,
 ) -> pd.DataFrame:
     """One row per asset, then ``overall``; ``incidents`` from ``IncidentLog.list``."""
-    from reliability_assets.check_history import executions_since
+    from reliability_assets.check_history import CheckCursor, executions_since
 
     now = now or time.time()
     since = now - window_s
     critical = set(critical)
     failed_checks: dict[tuple[str, str], int] = defaultdict(int)
-    evaluations, _ = executions_since(instance, check_keys, {})
+    evaluations, _ = executions_since(instance, check_keys, CheckCursor())
     for _, e in evaluations:
         if e.timestamp >= since and not e.passed and e.severity == "ERROR":
             failed_checks[(e.asset, e.run_id)] += 1

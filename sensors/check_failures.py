@@ -1,12 +1,17 @@
-"""The remediation sensor: failed asset checks -> the asset's declared policy (fallback, rollback, alert).
+"""The remediation sensor: failed asset checks -> an alert at once, and, per failing run once it has ended,
+one plan that applies the assets' declared policies (fallback, rollback).
+
+The daemon ticks while runs are going: a check evaluation is visible mid-run, and a non-blocking ERROR
+check does not stop its run, which may still train, promote and materialize downstream afterwards. So the
+sensor alerts as soon as it sees a failure (time to detect stays one tick) but decides *actions* per
+triggering run, once that run is terminal (``sensors.plans``): one fallback run covering every failed
+asset of the run and their downstream, rollbacks only of what the run actually promoted. Plans live in
+the reliability store, keyed by run, so re-reads after a restart or a retried tick decide nothing twice.
 
 Dagster OSS has no sensor type for asset-check evaluations (dagster issues #17573, #29896), and a failed
 WARN or non-blocking check does not fail its run, so run-failure sensors never see it. This one reads every
-check's executions since its cursor (per check, the last execution id read; a check still running holds
-its cursor back), so it misses none; each ``RunRequest`` carries a ``run_key`` derived from the execution
-id, so a restart that re-reads an evaluation launches nothing twice. Every failure opens or joins an
-incident and is alerted (inbox always; other channels by severity); the policy's action is bounded per
-asset and window, so a fallback that fails again cannot loop.
+check's executions since its cursor (``check_history.executions_since``: nothing waits behind a running
+check). Alert channels that fail never stop it: a broken channel leaves the alert in the inbox/outbox.
 """
 
 from __future__ import annotations
@@ -16,15 +21,11 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetKey,
-    AssetSelection,
     DefaultSensorStatus,
-    RunRequest,
-    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -32,38 +33,31 @@ from dagster import (
     sensor,
 )
 
-from reliability_assets.check_history import Evaluation, executions_since
-from reliability_assets.remediation import (
-    ACTION_TAG,
-    REASON_TAG,
-    REMEDIATES_TAG,
-    TRIGGER_CHECK_TAG,
-    TRIGGER_EVALUATION_TAG,
-    TRIGGER_RUN_TAG,
-    Action,
-    ReliabilityPolicy,
-    policies_from,
-)
+from reliability_assets.check_history import CheckCursor, Evaluation, executions_since
+from reliability_assets.remediation import ACTION_TAG, Action, ReliabilityPolicy, policies_from
 from resources.llm import ResilientLLM
 from resources.reliability import ReliabilityStoreResource
 
 if TYPE_CHECKING:
-    from reliability_assets.incidents import IncidentLog
+    from reliability_assets.alerts import AlertRouter
+    from reliability_assets.incidents import Incident, IncidentLog
 
 UI_URL_ENV = "RELIABILITY_UI_URL"
-
-
-def _graph(context: SensorEvaluationContext) -> Any:
-    if context.repository_def is None:
-        raise ValueError("the sensor needs its Definitions: build_sensor_context(definitions=...)")
-    return context.repository_def.asset_graph
+#: How often the daemon evaluates the sensor: the time to detect is at most this plus the tick itself.
+DEFAULT_INTERVAL_S = 5
 
 
 def run_url(run_id: str) -> str:
     return f"{os.environ.get(UI_URL_ENV, 'http://127.0.0.1:3000').rstrip('/')}/runs/{run_id}"
 
 
-def _evidence(evaluation: Evaluation) -> str:
+def graph_of(context: SensorEvaluationContext) -> Any:
+    if context.repository_def is None:
+        raise ValueError("the sensor needs its Definitions: build_sensor_context(definitions=...)")
+    return context.repository_def.asset_graph
+
+
+def evidence(evaluation: Evaluation) -> str:
     """The failure in a person's terms: the check's description and any per-column table it carries."""
     meta = evaluation.metadata or {}
     parts = [evaluation.description or "failed"]
@@ -75,126 +69,148 @@ def _evidence(evaluation: Evaluation) -> str:
     return "\n\n".join(parts)
 
 
-def _actions_in_window(context: SensorEvaluationContext, asset: str, policy: ReliabilityPolicy) -> int:
-    since = datetime.now(UTC) - timedelta(seconds=policy.window_s)
-    runs = context.instance.get_run_records(
-        filters=RunsFilter(tags={REMEDIATES_TAG: asset}, created_after=since), limit=policy.max_actions + 1
-    )
-    return len(runs)
-
-
 @dataclass
-class _Plan:
-    """What one tick decided: rollback requests, and fallbacks grouped by the run that failed (one
-    fallback run re-materializes every failed asset of that run and their downstream, once)."""
+class SensorState:
+    """The cursor: where each check's executions were read to, and the failing runs not yet planned."""
 
-    requests: list[RunRequest] = field(default_factory=list)
-    fallbacks: dict[str, list[tuple[Evaluation, int]]] = field(default_factory=dict)
-    launched: dict[str, int] = field(default_factory=dict)
-    #: automatic actions already in the window, per asset: one query per asset per tick
-    earlier: dict[str, int] = field(default_factory=dict)
+    checks: CheckCursor = field(default_factory=CheckCursor)
+    pending: dict[str, float] = field(default_factory=dict)  # run id -> when its first failure was seen
+
+    @classmethod
+    def load(cls, cursor: str | None) -> SensorState:
+        data = json.loads(cursor) if cursor else {}
+        if "checks" not in data:  # the first milestone's cursor: check -> last execution id read
+            return cls(CheckCursor(read={k: int(v) for k, v in data.items()}))
+        checks = CheckCursor(read=data["checks"], waiting=data.get("waiting", {}))
+        return cls(checks, dict(data.get("pending", {})))
+
+    def dump(self) -> str:
+        data = {"checks": self.checks.read, "waiting": self.checks.waiting, "pending": self.pending}
+        return json.dumps(data, sort_keys=True)
 
 
-def decide(
-    context: SensorEvaluationContext,
-    evaluation: Evaluation,
-    execution_id: int,
+def router(store: Any, context: Any) -> AlertRouter:
+    """The alert router; when the channel configuration is broken, the inbox alone (and an error log):
+    alerting must never stop remediation."""
+    from reliability_assets.alert_channels import AlertConfigError
+    from reliability_assets.alerts import AlertRouter
+
+    try:
+        return AlertRouter(store)
+    except AlertConfigError as error:
+        context.log.error(f"alert channels unusable, alerts go to the inbox only: {error}")
+        return AlertRouter(store, channels={})
+
+
+def send_alert(
+    alerts: AlertRouter,
+    context: Any,
+    *,
+    asset: str,
+    check: str,
+    severity: str,
+    title: str,
+    body: str,
+    run_id: str | None,
+    incident_id: str | None,
     policy: ReliabilityPolicy,
-    plan: _Plan,
-) -> tuple[Action | None, str]:
-    """Apply the policy to one failed evaluation; returns the action taken and a sentence for people."""
-    action = policy.action_for(evaluation.check)
-    if action in (Action.alert, Action.halt):
-        return None, "no automatic action (policy: alert)" if action == Action.alert else "halted (policy)"
-    if evaluation.asset not in plan.earlier:
-        plan.earlier[evaluation.asset] = _actions_in_window(context, evaluation.asset, policy)
-    taken = plan.earlier[evaluation.asset] + plan.launched.get(evaluation.asset, 0)
-    if taken >= policy.max_actions:
-        hours = policy.window_s / 3600
-        return None, (
-            f"{action} NOT launched: {taken} automatic actions in the last {hours:g} h "
-            f"(max {policy.max_actions})"
-        )
-    plan.launched[evaluation.asset] = plan.launched.get(evaluation.asset, 0) + 1
-    if action == Action.rollback:
-        tags = _tags(action, [(evaluation, execution_id)])
-        run_key = f"rollback:{evaluation.asset}:{evaluation.check}:{execution_id}"
-        plan.requests.append(RunRequest(run_key=run_key, job_name=policy.rollback_job, tags=tags))
-        return action, f"rollback launched ({policy.rollback_job})"
-    plan.fallbacks.setdefault(evaluation.run_id, []).append((evaluation, execution_id))
-    return action, f"fallback launched: {evaluation.asset} and downstream re-materialized in fallback mode"
+) -> str | None:
+    """Route an alert by the policy; returns its id, or None when even the inbox failed (logged)."""
+    from reliability_assets.alerts import Alert
 
-
-def _tags(action: Action, failures: list[tuple[Evaluation, int]]) -> dict[str, str]:
-    first, execution_id = failures[0]
-    checks = ", ".join(dict.fromkeys(f"{e.asset}:{e.check}" for e, _ in failures))
-    return {
-        ACTION_TAG: str(action),
-        REASON_TAG: f"{checks} failed in run {first.run_id[:8]}",
-        REMEDIATES_TAG: ",".join(dict.fromkeys(e.asset for e, _ in failures)),
-        TRIGGER_CHECK_TAG: f"{first.asset}:{first.check}",
-        TRIGGER_RUN_TAG: first.run_id,
-        TRIGGER_EVALUATION_TAG: str(execution_id),
-    }
-
-
-def _fallback_requests(context: SensorEvaluationContext, plan: _Plan, fallback_job: str) -> list[RunRequest]:
-    requests = []
-    for trigger_run, failures in plan.fallbacks.items():
-        assets = sorted(dict.fromkeys(e.asset for e, _ in failures))
-        keys = [AssetKey.from_user_string(a) for a in assets]
-        selection = AssetSelection.assets(*keys).downstream().resolve(_graph(context))
-        requests.append(
-            RunRequest(
-                run_key=f"fallback:{trigger_run}:{'+'.join(assets)}",
-                job_name=fallback_job,
-                asset_selection=list(selection),
-                tags=_tags(Action.fallback, failures),
-            )
-        )
-    return requests
-
-
-def _alert(
-    reliability: ReliabilityStoreResource,
-    evaluation: Evaluation,
-    policy: ReliabilityPolicy,
-    done: str,
-    incident_id: str,
-) -> Any:
-    from reliability_assets.alerts import Alert, AlertRouter
-
-    routes = policy.routes.get(evaluation.severity, ["inbox"])  # type: ignore[call-overload]
+    routes = policy.routes.get(severity, ["inbox"])  # type: ignore[call-overload]
     channels = None if "all" in routes else [r for r in routes if r != "inbox"]
-    title = f"{evaluation.severity}: {evaluation.asset}:{evaluation.check} failed; {done}"
     alert = Alert(
-        asset=evaluation.asset,
-        check=evaluation.check,
-        severity=evaluation.severity,
+        asset=asset,
+        check=check,
+        severity=severity,
         title=title,
-        body=f"{_evidence(evaluation)}\n\nAction: {done}. Owner: {policy.owner or 'unset'}. "
-        f"Incident: {incident_id}.",
-        run_id=evaluation.run_id,
-        run_url=run_url(evaluation.run_id),
+        body=body,
+        run_id=run_id,
+        run_url=run_url(run_id) if run_id else None,
         incident_id=incident_id,
     )
-    return AlertRouter(reliability.store).send(alert, routes=channels)
+    try:
+        return alerts.send(alert, routes=channels).alert_id
+    except Exception as error:  # the store or a channel plugin: log it, never stop the tick's actions
+        context.log.error(f"alert on {asset}:{check} not recorded: {type(error).__name__}: {error}")
+        return None
+
+
+def intent(policy: ReliabilityPolicy, evaluation: Evaluation, remediation: str | None) -> str:
+    """What will happen, said when the failure is first seen (the run may still be going)."""
+    action = policy.action_for(evaluation.check)
+    if action == Action.alert:
+        return "no automatic action (policy: alert)"
+    if action == Action.halt:
+        return "halted (policy): a person must act"
+    if remediation:
+        return f"no automatic action: run {evaluation.run_id[:8]} is itself a {remediation} run"
+    return f"{action} planned once run {evaluation.run_id[:8]} ends"
+
+
+def _on_failure(
+    context: SensorEvaluationContext,
+    incidents: IncidentLog,
+    alerts: AlertRouter,
+    evaluation: Evaluation,
+    policy: ReliabilityPolicy,
+    triage_llm: Any,
+) -> Incident:
+    """Record the failure on its incident, alert at once (once per evaluation), triage if not done yet."""
+    from reliability_assets.incidents import triage
+
+    asset, check, run_id = evaluation.asset, evaluation.check, evaluation.run_id
+    new = not incidents.was_recorded(asset=asset, check=check, evaluation_id=run_id)
+    incident, _ = incidents.record_failure(
+        asset=asset,
+        check=check,
+        severity=evaluation.severity,
+        failed_at=evaluation.timestamp,
+        run_id=run_id,
+        evaluation_id=run_id,
+        description=evaluation.description or "failed",
+        evidence=evidence(evaluation),
+    )
+    if new or incident.detected_at is None:
+        run = context.instance.get_run_by_id(run_id)
+        said = intent(policy, evaluation, run.tags.get(ACTION_TAG) if run else None)
+        alert_id = send_alert(
+            alerts,
+            context,
+            asset=asset,
+            check=check,
+            severity=evaluation.severity,
+            title=f"{evaluation.severity}: {asset}:{check} failed; {said}",
+            body=f"{evidence(evaluation)}\n\nAction: {said}. Owner: {policy.owner or 'unset'}. "
+            f"Incident: {incident.id}.",
+            run_id=run_id,
+            incident_id=incident.id,
+            policy=policy,
+        )
+        incident = incidents.detected(incident.id, at=time.time(), alert_id=alert_id)
+        context.log.info(f"{asset}:{check} failed in run {run_id[:8]}: {said}; {incident.id}")
+    if not incident.triage:  # also on a tick retried after a crash mid-triage
+        text, tier = triage(incident, llm=triage_llm)
+        incident = incidents.set_triage(incident.id, text=text, tier=tier)
+    return incident
 
 
 def _on_pass(context: SensorEvaluationContext, incidents: IncidentLog, evaluation: Evaluation) -> None:
-    """A passing evaluation of a check with an open incident: a remediation run mitigates it, a normal
-    run (the primary path is back) resolves it."""
+    """A normal run passing a check with an unresolved incident: the primary path is back, resolved. A
+    remediation run's pass proves only the remediation: its plan verifies and mitigates."""
     if incidents.open_for(asset=evaluation.asset, check=evaluation.check) is None:
         return
     run = context.instance.get_run_by_id(evaluation.run_id)
-    action = run.tags.get(ACTION_TAG) if run else None
-    asset, check, at, run_id = evaluation.asset, evaluation.check, evaluation.timestamp, evaluation.run_id
-    if action:
-        note = f"the {action} run {run_id[:8]} passed the check"
-        incidents.mitigate(asset=asset, check=check, at=at, run_id=run_id, note=note)
-    else:
-        note = f"run {run_id[:8]} passed the check: primary path restored"
-        incidents.resolve(asset=asset, check=check, at=at, run_id=run_id, note=note)
+    if run is None or run.tags.get(ACTION_TAG):
+        return
+    incidents.resolve(
+        asset=evaluation.asset,
+        check=evaluation.check,
+        at=evaluation.timestamp,
+        run_id=evaluation.run_id,
+        note=f"run {evaluation.run_id[:8]} passed the check: primary path restored",
+    )
 
 
 def evaluate(
@@ -204,47 +220,44 @@ def evaluate(
     fallback_job: str,
     triage_llm: Any = None,
 ) -> Iterator[Any]:
-    from reliability_assets.alerts import AlertRouter
-    from reliability_assets.incidents import IncidentLog, triage
+    from reliability_assets.incidents import IncidentLog
+    from sensors.plans import Planner
 
-    graph = _graph(context)
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    records, advanced = executions_since(context.instance, graph.asset_check_keys, cursor)
-    if not records:
-        yield SensorResult(skip_reason=SkipReason("no new check evaluation"), cursor=json.dumps(advanced))
-        return
+    graph = graph_of(context)
+    state = SensorState.load(context.cursor)
+    records, state.checks = executions_since(context.instance, graph.asset_check_keys, state.checks)
     policies = policies_from({key: graph.get(key).metadata for key in graph.get_all_asset_keys()})
-    incidents = IncidentLog(reliability.store)
-    plan = _Plan()
-    for execution_id, evaluation in records:
+    store = reliability.store
+    incidents = IncidentLog(store)
+    alerts = router(store, context)
+    failures = 0
+    for _, evaluation in records:
         if evaluation.passed:
             _on_pass(context, incidents, evaluation)
             continue
+        failures += 1
         policy = policies.get(AssetKey.from_user_string(evaluation.asset), ReliabilityPolicy())
-        incident, created = incidents.record_failure(
-            asset=evaluation.asset,
-            check=evaluation.check,
-            severity=evaluation.severity,
-            failed_at=evaluation.timestamp,
-            run_id=evaluation.run_id,
-            evaluation_id=f"{evaluation.asset}:{evaluation.check}:{execution_id}",
-            description=evaluation.description or "failed",
-            evidence=_evidence(evaluation),
+        _on_failure(context, incidents, alerts, evaluation, policy, triage_llm)
+        state.pending.setdefault(evaluation.run_id, time.time())
+    planner = Planner(context, store, incidents, alerts, policies, fallback_job=fallback_job)
+    requests, decided = planner.plan_ended_runs(state.pending)
+    for run_id in decided:
+        state.pending.pop(run_id, None)
+    planner.follow_open_plans()
+    try:
+        alerts.retry_pending()
+    except Exception as error:  # an outbox retry must not undo the tick's decisions
+        context.log.error(f"alert outbox retry failed: {type(error).__name__}: {error}")
+    said = planner.summary()
+    if not said:
+        said = (
+            f"{len(records)} evaluation(s) read, {failures} failed" if records else "no new check evaluation"
         )
-        action, done = decide(context, evaluation, execution_id, policy, plan)
-        if action is not None:
-            incident = incidents.action_taken(incident.id, action=done, at=time.time())
-        if created:
-            text, tier = triage(incident, llm=triage_llm)
-            incident = incidents.set_triage(incident.id, text=text, tier=tier)
-        outcome = _alert(reliability, evaluation, policy, done, incident.id)
-        incidents.detected(incident.id, at=time.time(), alert_id=outcome.alert_id)
-        context.log.info(
-            f"{evaluation.asset}:{evaluation.check} (execution {execution_id}): {done}; {incident.id}"
-        )
-    AlertRouter(reliability.store).retry_pending()
-    requests = plan.requests + _fallback_requests(context, plan, fallback_job)
-    yield SensorResult(run_requests=requests, cursor=json.dumps(advanced, sort_keys=True))
+        said += f"; waiting for {len(state.pending)} failing run(s) to end" if state.pending else ""
+    skip = None if requests else SkipReason(said)
+    if requests:
+        context.log.info(said)
+    yield SensorResult(run_requests=requests, cursor=state.dump(), skip_reason=skip)
 
 
 def build_check_failure_sensor(
@@ -252,7 +265,7 @@ def build_check_failure_sensor(
     jobs: Sequence[Any],  # JobDefinition or define_asset_job's result
     fallback_job: str,
     name: str = "check_failure_remediation",
-    minimum_interval_seconds: int = 15,
+    minimum_interval_seconds: int = DEFAULT_INTERVAL_S,
     default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
     triage_llm: bool = True,
 ) -> SensorDefinition:
@@ -267,9 +280,10 @@ def build_check_failure_sensor(
             jobs=list(jobs),
             minimum_interval_seconds=minimum_interval_seconds,
             default_status=default_status,
-            description="Applies each asset's declared reliability policy when one of its checks fails: "
-            "fallback runs, model rollback, incidents, alerts (inbox always). Cursor: per check, the last "
-            "check execution read.",
+            description="Alerts on every failed check at once; once the failing run has ended, applies "
+            "the assets' declared reliability policies in one plan per run (one fallback run for every "
+            "failed asset and its downstream; a rollback of what the run promoted), bounded per asset, and "
+            "verifies the effect before an incident is mitigated.",
         )(fn)
 
     if triage_llm:

@@ -1,6 +1,7 @@
-"""Run outcomes: a failed run opens an incident and alerts; a remediation run that succeeds mitigates the
-incident that launched it (a rollback re-runs the model's consumers, not the check that failed, so the
-check-failure sensor alone would never see it recover)."""
+"""Run outcomes: every failed run opens (or joins) an incident of its job and alerts, whatever launched it
+(the UI, the CLI, a schedule, a sensor, or run monitoring marking a dead run failed): both sensors watch
+every code location, because a CLI run has none. A run of the job that succeeds resolves it. Remediation
+runs are followed by their plan (``sensors.plans``), which mitigates only after verifying the effect."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dagster import (
     run_status_sensor,
 )
 
-from reliability_assets.remediation import ACTION_TAG, TRIGGER_CHECK_TAG
+from reliability_assets.remediation import ACTION_TAG
 from resources.reliability import ReliabilityStoreResource
 from sensors.check_failures import run_url
 
@@ -36,7 +37,7 @@ def on_run_failure(context: RunFailureSensorContext, reliability: ReliabilitySto
     what = f"the {remediation} run {run.run_id[:8]} failed" if remediation else f"run {run.run_id[:8]} failed"
     evidence = f"failed steps: {', '.join(failed_steps) or 'none (run-level failure)'}\n\n{message}"
     incidents = IncidentLog(reliability.store)
-    incident, created = incidents.record_failure(
+    incident, _ = incidents.record_failure(
         asset=subject,
         check=RUN_FAILURE_CHECK,
         severity="ERROR",
@@ -46,7 +47,7 @@ def on_run_failure(context: RunFailureSensorContext, reliability: ReliabilitySto
         description=what,
         evidence=evidence,
     )
-    if created:
+    if not incident.triage:
         text, tier = triage(incident)
         incident = incidents.set_triage(incident.id, text=text, tier=tier)
     outcome = AlertRouter(reliability.store).send(
@@ -71,30 +72,16 @@ def _ended_at(context: RunStatusSensorContext) -> float:
 
 
 def on_run_success(context: RunStatusSensorContext, reliability: ReliabilityStoreResource) -> str | None:
-    """A remediation run succeeded: its incident is mitigated; any run of a job that succeeds resolves
-    that job's run-failure incident."""
+    """Any run of a job that succeeds resolves that job's run-failure incident."""
     from reliability_assets.incidents import IncidentLog
 
     run = context.dagster_run
-    incidents = IncidentLog(reliability.store)
-    at = _ended_at(context)
-    incidents.resolve(
+    incident = IncidentLog(reliability.store).resolve(
         asset=f"job:{run.job_name}",
         check=RUN_FAILURE_CHECK,
-        at=at,
+        at=_ended_at(context),
         run_id=run.run_id,
         note=f"run {run.run_id[:8]} of the job succeeded",
-    )
-    action, trigger = run.tags.get(ACTION_TAG), run.tags.get(TRIGGER_CHECK_TAG)
-    if not action or not trigger:
-        return None
-    asset, _, check = trigger.rpartition(":")
-    incident = incidents.mitigate(
-        asset=asset,
-        check=check,
-        at=at,
-        run_id=run.run_id,
-        note=f"the {action} run {run.run_id[:8]} succeeded",
     )
     return incident.id if incident else None
 
@@ -102,16 +89,23 @@ def on_run_success(context: RunStatusSensorContext, reliability: ReliabilityStor
 def build_run_outcome_sensors(
     *, default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING
 ) -> list[SensorDefinition]:
-    @run_failure_sensor(name="run_failure_incidents", default_status=default_status)
+    @run_failure_sensor(
+        name="run_failure_incidents", default_status=default_status, monitor_all_code_locations=True
+    )
     def run_failure_incidents(
         context: RunFailureSensorContext, reliability: ReliabilityStoreResource
     ) -> None:
         on_run_failure(context, reliability)
 
     @run_status_sensor(
-        run_status=DagsterRunStatus.SUCCESS, name="remediation_outcomes", default_status=default_status
+        run_status=DagsterRunStatus.SUCCESS,
+        name="run_success_resolutions",
+        default_status=default_status,
+        monitor_all_code_locations=True,
     )
-    def remediation_outcomes(context: RunStatusSensorContext, reliability: ReliabilityStoreResource) -> None:
+    def run_success_resolutions(
+        context: RunStatusSensorContext, reliability: ReliabilityStoreResource
+    ) -> None:
         on_run_success(context, reliability)
 
-    return [run_failure_incidents, remediation_outcomes]
+    return [run_failure_incidents, run_success_resolutions]

@@ -88,10 +88,12 @@ CHECK_NAMES = [
 ]
 
 
-def reference_resources(scenario: str, home: Path, *, llm: ResilientLLM | None = None) -> dict[str, object]:
+def reference_resources(
+    scenario: str, home: Path, *, llm: ResilientLLM | None = None, store_url: str | None = None
+) -> dict[str, object]:
     """Resources of one test deployment in ``home``. Without ``llm``: no endpoint configured, as on a
     machine with no key."""
-    store_url = f"sqlite:///{home / 'store.sqlite'}"
+    store_url = store_url or f"sqlite:///{home / 'store.sqlite'}"
     return {
         "source": SyntheticSource(scenario=scenario),
         "llm": llm or ResilientLLM(store_url=store_url),
@@ -131,4 +133,79 @@ def check_results(result: ExecuteInProcessResult) -> dict[str, object]:
 def materialized(result: ExecuteInProcessResult) -> dict[str, object]:
     return {
         e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()
+    }
+
+
+def evaluate_check_sensor(defs, instance, cursor):  # type: ignore[no-untyped-def]
+    """One tick of the check-failure sensor of ``defs`` against ``instance``, in-process (logic tests; the
+    live suite in tests/live runs the real daemon)."""
+    from dagster import SensorResult, build_sensor_context
+
+    resources = {k: v for k, v in (defs.resources or {}).items() if k in ("reliability", "triage_llm")}
+    context = build_sensor_context(instance=instance, definitions=defs, cursor=cursor, resources=resources)
+    output = defs.resolve_sensor_def("check_failure_remediation")(context)
+    if isinstance(output, SensorResult):
+        return output
+    found = [r for r in (list(output) if output is not None else []) if isinstance(r, SensorResult)]
+    return found[0] if found else SensorResult(run_requests=[], cursor=cursor)
+
+
+def evaluate_run_outcome_sensor(defs, instance, run_id):  # type: ignore[no-untyped-def]
+    """The run-status sensor of ``defs`` that this run's end triggers, in-process."""
+    from dagster import DagsterEventType, build_run_status_sensor_context
+
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    kind = DagsterEventType.RUN_SUCCESS if run.is_success else DagsterEventType.RUN_FAILURE
+    events = [e.dagster_event for e in instance.all_logs(run_id, of_type=kind) if e.dagster_event]
+    if not events:
+        return
+    name = "run_success_resolutions" if run.is_success else "run_failure_incidents"
+    context = build_run_status_sensor_context(
+        sensor_name=name,
+        dagster_event=events[-1],
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={k: v for k, v in (defs.resources or {}).items() if k == "reliability"},
+    )
+    sensor = defs.resolve_sensor_def(name)
+    sensor(context.for_run_failure() if not run.is_success else context)
+
+
+def corrupted_history(home: Path) -> dict[str, object]:
+    """In-process, in ``home``: a clean run, a corrupted one, the sensor's plan for it, the fallback run it
+    asks for, and the tick that verifies it (the scorecard's test data; the live suite does this for real)."""
+    from reliability_assets.definitions import build_defs
+    from reliability_assets.incidents import IncidentLog
+    from resources.store import default_store_url
+
+    os.environ["DAGSTER_HOME"] = str(home)
+    store_url = default_store_url()  # what `reliability report` reads
+    with DagsterInstance.get() as instance:
+        clean = build_defs(reference_resources("clean", home, store_url=store_url))
+        clean.resolve_job_def("reference_pipeline").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        defs = build_defs(reference_resources("corrupted", home, store_url=store_url))
+        corrupted = defs.resolve_job_def("reference_pipeline").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        tick = evaluate_check_sensor(defs, instance, None)
+        for request in tick.run_requests or []:
+            defs.resolve_job_def(request.job_name).execute_in_process(
+                instance=instance,
+                tags=request.tags,
+                asset_selection=request.asset_selection,
+                raise_on_error=False,
+            )
+        evaluate_check_sensor(defs, instance, tick.cursor)
+    from resources.store import ReliabilityStore
+
+    incident = next(
+        i for i in IncidentLog(ReliabilityStore(store_url)).list(asset="customers") if i.check == "gx_suite"
+    )
+    return {
+        "run_id": corrupted.run_id,
+        "incident_status": incident.status,
+        "requests": len(tick.run_requests or []),
     }

@@ -14,7 +14,12 @@ from dagster import (
     materialize,
 )
 
-from reliability_assets.check_history import all_checks_passed, executions_since, run_evaluations
+from reliability_assets.check_history import (
+    CheckCursor,
+    all_checks_passed,
+    executions_since,
+    run_evaluations,
+)
 
 OUTCOME = {"fine": True, "picky": True}
 
@@ -81,7 +86,7 @@ def test_executions_since_reads_every_check_once_on_the_default_sharded_sqlite_s
     with DagsterInstance.local_temp(str(tmp_path)) as instance:
         assert "Consolidated" not in type(instance.event_log_storage).__name__
         first = _run(instance, [numbers_fine, numbers_picky], picky=False)
-        found, cursor = executions_since(instance, keys, {})
+        found, cursor = executions_since(instance, keys, CheckCursor())
         assert {(e.check, e.passed, e.run_id) for _, e in found} == {
             ("fine", True, first),
             ("picky", False, first),

@@ -39,7 +39,6 @@ from reliability_assets.definitions import build_defs
 from reliability_assets.deploy import TEMPLATE, postgres_environment
 from reliability_assets.incidents import IncidentLog
 from reliability_assets.remediation import ACTION_TAG, REMEDIATES_TAG
-from reliability_assets.scenarios import evaluate_check_sensor as tick
 from resources.llm import LLMEndpoint, ResilientLLM
 from resources.reliability import ReliabilityStoreResource
 from resources.resilience import CircuitBreaker
@@ -47,6 +46,7 @@ from resources.storage import storage_resources
 from resources.store import ReliabilityStore
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.support import BIN, REPO
+from tests.support import evaluate_check_sensor as tick
 
 #: The server and the database to connect to for CREATE DATABASE (tests/test_breaker.py's variable).
 ADMIN_URL = os.environ.get(

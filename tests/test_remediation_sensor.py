@@ -1,5 +1,6 @@
-"""The check-failure sensor on a real instance: policies from the asset graph, cursor and run_key
-idempotency across a restart, the action bound, fallback runs, and the drift -> rollback chain."""
+"""The check-failure sensor's logic on a real instance, ticked in-process (tests/live runs the daemon):
+policies from the asset graph, one plan per ended run, idempotency across a restart, verification before
+mitigation, the action bound, and the lineage gate that makes a drift rollback unnecessary."""
 
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
+    AssetKey,
     DagsterInstance,
     Definitions,
     FilesystemIOManager,
@@ -26,17 +28,18 @@ from reliability_assets.incidents import IncidentLog
 from reliability_assets.registry import ModelRegistry
 from reliability_assets.remediation import (
     ACTION_TAG,
+    PLAN_TAG,
     REASON_TAG,
     REMEDIATES_TAG,
     TRIGGER_CHECK_TAG,
-    TRIGGER_EVALUATION_TAG,
     TRIGGER_RUN_TAG,
     reliability_policy,
 )
-from reliability_assets.scenarios import evaluate_check_sensor as tick
+from reliability_assets.remediation_plans import PlanBook
 from resources.reliability import ReliabilityStoreResource
 from resources.store import ReliabilityStore
 from sensors.check_failures import build_check_failure_sensor
+from tests.support import evaluate_check_sensor as tick
 from tests.support import reference_resources, run_reference
 
 STATE: dict[str, Any] = {"good": True}
@@ -88,8 +91,9 @@ def toy_run(defs: Definitions, instance: DagsterInstance, *, good: bool, tags: d
     return result.run_id
 
 
-def test_failed_check_launches_a_tagged_idempotent_fallback_and_alerts(tmp_path: Path) -> None:
+def test_failed_check_alerts_at_once_and_plans_one_fallback_once_the_run_ended(tmp_path: Path) -> None:
     defs = toy_defs(tmp_path)
+    store = ReliabilityStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
     with DagsterInstance.ephemeral() as instance:
         toy_run(defs, instance, good=True)
         quiet = tick(defs, instance, None)
@@ -105,15 +109,22 @@ def test_failed_check_launches_a_tagged_idempotent_fallback_and_alerts(tmp_path:
         assert request.tags[REMEDIATES_TAG] == "daily_table"
         assert request.tags[TRIGGER_CHECK_TAG] == "daily_table:fresh_enough"
         assert request.tags[TRIGGER_RUN_TAG] == failed_run
-        assert request.run_key == f"fallback:{failed_run}:daily_table"
-        assert request.tags[TRIGGER_EVALUATION_TAG].isdigit()
+        assert request.run_key == request.tags[PLAN_TAG] == f"fallback:{failed_run}"
         assert "failed in run" in request.tags[REASON_TAG]
 
-        # Restart with the cursor kept: nothing new. Restart with the cursor lost: the same run_key,
-        # which the daemon launches once.
+        # Restart with the cursor kept: nothing new. With the cursor lost: the plan is in the store, the
+        # same run_key is asked again (the daemon launches it once); no second alert.
         assert tick(defs, instance, first.cursor).run_requests == []
         again = tick(defs, instance, quiet.cursor)
         assert [r.run_key for r in again.run_requests] == [request.run_key]
+        assert len(AlertRouter(store).inbox(asset="daily_table")) == 1
+
+        incidents = IncidentLog(store)
+        (incident,) = incidents.list(asset="daily_table")
+        assert (incident.check, incident.status, incident.occurrences) == ("fresh_enough", "open", 1)
+        assert incident.detected_at is not None and incident.detected_at >= incident.opened_at
+        assert "3 rows older than a day" in incident.triage  # rule-based triage (no LLM resource)
+        assert not any("launched" in a["action"] for a in incident.actions)  # no run exists yet
 
         # The fallback run itself: the asset serves in its fallback mode and the check passes.
         result = defs.resolve_job_def("toy_job").execute_in_process(
@@ -125,34 +136,57 @@ def test_failed_check_launches_a_tagged_idempotent_fallback_and_alerts(tmp_path:
             if e.asset_key.to_user_string() == "daily_table"
         ]
         assert materialization.metadata["mode"].value == "fallback"
-        assert materialization.metadata["degraded"].value is True
 
-        store = ReliabilityStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
-        incidents = IncidentLog(store)
-        (incident,) = incidents.list(asset="daily_table")
-        assert (incident.check, incident.status, incident.occurrences) == ("fresh_enough", "open", 1)
-        assert incident.detected_at is not None and incident.detected_at >= incident.opened_at
-        assert "3 rows older than a day" in incident.triage  # rule-based triage (no LLM resource)
-
-        # The fallback run's passing check mitigates the incident; a normal passing run resolves it.
+        # The next tick sees the run (launched), its success and its effect (verified): mitigated.
         after_fallback = tick(defs, instance, first.cursor)
         assert after_fallback.run_requests == []
-        assert incidents.get(incident.id).status == "mitigated"
+        mitigated = incidents.get(incident.id)
+        assert mitigated.status == "mitigated"
+        actions = [a["action"] for a in mitigated.actions]
+        assert actions.index("fallback launched") < actions.index("mitigated")
+        assert [a["at"] for a in mitigated.actions] == sorted(a["at"] for a in mitigated.actions)
+        (plan,) = PlanBook(store).list(trigger_run_id=failed_run)
+        assert (plan.status, plan.run_id) == ("verified", result.run_id)
+        tick(defs, instance, after_fallback.cursor)  # a repeat changes nothing
+        assert incidents.get(incident.id).actions == mitigated.actions
+
         toy_run(defs, instance, good=True)
         tick(defs, instance, after_fallback.cursor)
         resolved = incidents.get(incident.id)
         assert resolved.status == "resolved" and resolved.resolved_by == "auto"
         assert incident.opened_at <= resolved.mitigated_at <= resolved.resolved_at
 
-        inbox = AlertRouter(store).inbox(asset="daily_table")
-        assert len(inbox) >= 1
-        alert = inbox[0].alert
-        assert "daily_table:fresh_enough failed" in alert.title and "fallback launched" in alert.title
+        alert = AlertRouter(store).inbox(asset="daily_table")[-1].alert
+        assert "daily_table:fresh_enough failed" in alert.title and "fallback planned" in alert.title
         assert "3 rows older than a day" in alert.body and "team:data" in alert.body
         assert alert.run_url and alert.run_url.endswith(f"/runs/{failed_run}")
 
 
-def test_the_action_bound_stops_a_remediation_loop(tmp_path: Path) -> None:
+def test_a_fallback_that_fails_is_remediation_failed_not_mitigated(tmp_path: Path) -> None:
+    defs = toy_defs(tmp_path)
+    store = ReliabilityStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    with DagsterInstance.ephemeral() as instance:
+        failed_run = toy_run(defs, instance, good=False)
+        first = tick(defs, instance, None)
+        (request,) = first.run_requests
+        # The fallback run fails (the asset is not even materialized by it): the effect is not there.
+        result = defs.resolve_job_def("toy_job").execute_in_process(
+            instance=instance,
+            tags=request.tags,
+            asset_selection=[AssetKey("downstream_report")],
+            raise_on_error=False,
+        )
+        assert result.success
+        tick(defs, instance, first.cursor)
+        (plan,) = PlanBook(store).list(trigger_run_id=failed_run)
+        assert plan.status == "failed" and "did not materialize daily_table" in plan.note
+        (incident,) = IncidentLog(store).list(asset="daily_table")
+        assert incident.status == "remediation_failed" and incident.mitigated_at is None
+        titles = [e.alert.title for e in AlertRouter(store).inbox(asset="daily_table")]
+        assert any("did not take effect" in t for t in titles)
+
+
+def test_the_action_bound_counts_plans_exactly_and_says_it_was_hit(tmp_path: Path) -> None:
     defs = toy_defs(tmp_path)
     with DagsterInstance.ephemeral() as instance:
         cursor = None
@@ -170,6 +204,20 @@ def test_the_action_bound_stops_a_remediation_loop(tmp_path: Path) -> None:
         store = ReliabilityStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
         titles = [e.alert.title for e in AlertRouter(store).inbox(asset="daily_table", limit=50)]
         assert any("NOT launched: 2 automatic actions" in t for t in titles)
+        statuses = sorted(p.status for p in PlanBook(store).list())
+        assert statuses == ["refused", "refused", "verified", "verified"]
+
+
+def test_a_remediation_runs_own_failure_is_never_remediated(tmp_path: Path) -> None:
+    defs = toy_defs(tmp_path)
+    store = ReliabilityStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    with DagsterInstance.ephemeral() as instance:
+        toy_run(defs, instance, good=False, tags={ACTION_TAG: "rollback"})  # a remediation that fails
+        result = tick(defs, instance, None)
+        assert result.run_requests == []
+        assert PlanBook(store).list() == []
+        (entry,) = AlertRouter(store).inbox(asset="daily_table")
+        assert "is itself a rollback run" in entry.alert.title
 
 
 def test_policy_errors_name_the_field() -> None:
@@ -179,7 +227,7 @@ def test_policy_errors_name_the_field() -> None:
         reliability_policy(on_check_failure="reboot")
 
 
-def test_drifted_inputs_roll_the_model_back_to_the_champion_before_the_drift(tmp_path: Path) -> None:
+def test_a_drifted_run_never_promotes_so_no_rollback_is_needed(tmp_path: Path) -> None:
     store = ReliabilityStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
     registry = ModelRegistry(store)
     with DagsterInstance.ephemeral() as instance:
@@ -189,30 +237,31 @@ def test_drifted_inputs_roll_the_model_back_to_the_champion_before_the_drift(tmp
 
         drifted = run_reference("drifted", tmp_path, instance)
         assert clean.success and drifted.success
-        drifted_model = registry.champion(MODEL_NAME).version
-        assert drifted_model != clean_model  # the drifted model passed its own checks and was promoted
+        assert registry.champion(MODEL_NAME).version == clean_model  # the lineage gate kept the champion
+        assert not [m for m in registry.history(MODEL_NAME) if m.run_id == drifted.run_id]
 
         defs = build_defs(reference_resources("drifted", tmp_path))
         result = tick(defs, instance, cursor)
-        rollbacks = [r for r in result.run_requests if r.tags[ACTION_TAG] == "rollback"]
-        assert [r.tags[TRIGGER_CHECK_TAG] for r in rollbacks] == ["customer_features:drift"]
-        (request,) = rollbacks
-        assert request.job_name == "churn_model_rollback"
-
-        rolled = defs.resolve_job_def("churn_model_rollback").execute_in_process(
-            instance=instance, tags=request.tags
-        )
-        assert rolled.success
-        assert registry.champion(MODEL_NAME).version == clean_model
-        last = registry.history(MODEL_NAME)[-1]
-        assert (last.kind, last.from_version, last.run_id) == ("rollback", drifted_model, rolled.run_id)
-        assert "customer_features:drift failed" in last.reason
+        assert result.run_requests == []  # nothing to roll back
+        (plan,) = PlanBook(store).list(trigger_run_id=drifted.run_id)
+        assert (plan.action, plan.status) == ("rollback", "unnecessary")
+        assert "promoted no churn model" in plan.note
+        incident = IncidentLog(store).open_for(asset="customer_features", check="drift")
+        assert incident is not None and incident.status == "mitigated"
 
         alerts = [e.alert for e in AlertRouter(store).inbox(asset="customer_features")]
         drift_alert = next(a for a in alerts if a.check == "drift")
-        assert "rollback launched (churn_model_rollback)" in drift_alert.title
+        assert "rollback planned once run" in drift_alert.title
         assert "| return_rate | numerical | wasserstein |" in drift_alert.body  # per-column evidence
-        assert drift_alert.run_url and drift_alert.run_url.endswith(f"/runs/{drifted.run_id}")
+
+        # A clean run afterwards: the drifted run poisoned no reference, so nothing fails or acts.
+        again = run_reference("clean", tmp_path, instance)
+        assert again.success
+        failed = [e for e in again.get_asset_check_evaluations() if not e.passed]
+        assert [
+            f"{e.asset_key.to_user_string()}:{e.check_name}" for e in failed if e.severity.value == "ERROR"
+        ] == []
+        assert tick(defs, instance, result.cursor).run_requests == []
 
 
 def test_corrupted_sources_fall_back_to_the_last_good_data(tmp_path: Path) -> None:
@@ -226,7 +275,7 @@ def test_corrupted_sources_fall_back_to_the_last_good_data(tmp_path: Path) -> No
         defs = build_defs(reference_resources("corrupted", tmp_path))
         result = tick(defs, instance, cursor)
         (request,) = result.run_requests  # one fallback run for every failed source of that run
-        assert request.run_key == f"fallback:{corrupted.run_id}:customers+orders"
+        assert request.run_key == f"fallback:{corrupted.run_id}"
         assert request.tags[REMEDIATES_TAG] == "customers,orders"
         selected = {k.to_user_string() for k in request.asset_selection}
         assert {"customers", "orders", "churn_scores", "executive_summary"} <= selected
@@ -252,6 +301,13 @@ def test_corrupted_sources_fall_back_to_the_last_good_data(tmp_path: Path) -> No
         gate = incidents.open_for(asset="customers", check="gx_suite")
         assert gate is not None and gate.status == "mitigated"
         assert any("fallback launched" in a.get("action", "") for a in gate.actions)
+        assert gate.mitigated_at >= fallback_end(instance, fallback.run_id)
+
+
+def fallback_end(instance: DagsterInstance, run_id: str) -> float:
+    record = instance.get_run_record_by_id(run_id)
+    assert record is not None and record.end_time is not None
+    return record.end_time
 
 
 def materialized_rows(result: Any, asset_name: str) -> int:

@@ -12,10 +12,10 @@ from dagster import (
 
 from reliability_assets.alerts import AlertRouter
 from reliability_assets.incidents import IncidentLog
-from reliability_assets.scenarios import evaluate_run_outcome_sensor
 from resources.reliability import ReliabilityStoreResource
 from resources.store import ReliabilityStore
 from sensors.run_outcomes import RUN_FAILURE_CHECK, build_run_outcome_sensors
+from tests.support import evaluate_run_outcome_sensor
 
 SHOULD_FAIL = {"now": True}
 

@@ -1,22 +1,34 @@
-"""The scorecard from real events: `reliability report` after `reliability scenario corrupted`, and the
+"""The scorecard from real events: `reliability report` after a corrupted run and its fallback, and the
 asset in the code location (table and chart)."""
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from tests.test_scenarios import reliability, scenario
+from tests.support import BIN, REPO, corrupted_history
+
+
+def reliability(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env.pop("RELIABILITY_STORE_URL", None)
+    return subprocess.run(
+        [str(BIN / "reliability"), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
 def corrupted_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     home = tmp_path_factory.mktemp("scorecard-home")
-    return home, scenario("corrupted", home)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("RELIABILITY_STORE_URL", raising=False)
+        patch.setenv("DAGSTER_HOME", str(home))
+        return home, corrupted_history(home)
 
 
 def _row(report: str, asset: str) -> list[str]:

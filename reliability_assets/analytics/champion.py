@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from dagster import AssetExecutionContext, AssetKey
 
-from reliability_assets.remediation import ACTION_TAG, REASON_TAG
+from reliability_assets.remediation import ACTION_TAG, REASON_TAG, ROLLBACK_TO_TAG
 
 if TYPE_CHECKING:
     from reliability_assets.analytics.model import ChurnModel
@@ -45,32 +45,54 @@ def load_model(registry: ModelRegistry, version: str | None = None) -> ChurnMode
     return model
 
 
-def settle_candidate(context: AssetExecutionContext, registry: ModelRegistry, candidate: ChurnModel) -> str:
-    """Judge the candidate by the checks of the run that trained it (this one, or an earlier one when
-    only the scores are re-materialized) and promote it when they all passed; say what happened."""
-    from reliability_assets.check_history import run_evaluations
+def settle_candidate(
+    context: AssetExecutionContext, registry: ModelRegistry, candidate: ChurnModel, *, wait_s: float = 300.0
+) -> str:
+    """Judge the candidate by its lineage in the run that trained it (this one, or an earlier one when only
+    the scores are re-materialized): promoted only when every check on the model passed and no ERROR check
+    failed upstream of it in that run (a drifted input, even non-blocking, keeps the champion). A check
+    still running in this run (the multiprocess executor runs it beside the model) is waited for, up to
+    ``wait_s``; past that the candidate stays a candidate. Says what happened."""
+    import time
+
+    from reliability_assets.check_history import lineage_passed, run_evaluations, upstream_of
 
     record = next((v for v in registry.versions(MODEL_NAME) if v.version == candidate.version), None)
     if record is None or record.status != "candidate":
         status = record.status if record else "not registered"
         return f"candidate {candidate.version} is {status}: the champion stays"
     trained_in = record.run_id or context.run.run_id
-    planned, evaluations = run_evaluations(context.instance, trained_in, AssetKey("churn_model"))
-    failed = sorted(e.check for e in evaluations if not e.passed)
-    missing = sorted(planned - {e.check for e in evaluations})
+    key = AssetKey("churn_model")
+    upstream = upstream_of(context, key)
+    deadline = time.monotonic() + wait_s
+    while (verdict := lineage_passed(context.instance, trained_in, key, upstream=upstream)) is None:
+        if time.monotonic() > deadline:
+            return f"candidate {candidate.version}: its checks are still running: the champion stays"
+        time.sleep(1.0)
+    planned, evaluations = run_evaluations(context.instance, trained_in, {key, *upstream})
     if not planned:
         return f"no checks ran on candidate {candidate.version}: the champion stays"
-    if failed or missing:
+    if not verdict:
+        failed = sorted(f"{e.asset}:{e.check}" for e in evaluations if not e.passed)
+        failed = [f for f in failed if f.startswith("churn_model:")] + [
+            f"{e.asset}:{e.check} (upstream)"
+            for e in evaluations
+            if not e.passed and e.severity == "ERROR" and e.asset != "churn_model"
+        ]
+        missing = sorted(planned - {f"{e.asset}:{e.check}" for e in evaluations})
         detail = f"failed: {', '.join(failed)}" if failed else f"not evaluated: {', '.join(missing)}"
         registry.record_checks(MODEL_NAME, candidate.version, passed=False, run_id=trained_in, detail=detail)
         return f"kept the champion: candidate {candidate.version} {detail}"
     registry.record_checks(MODEL_NAME, candidate.version, passed=True, run_id=trained_in, detail="all passed")
-    registry.promote(MODEL_NAME, candidate.version, reason="every check on it passed", run_id=trained_in)
-    return f"promoted {candidate.version}: every check on it passed"
+    reason = "every check on it and upstream of it passed"
+    registry.promote(MODEL_NAME, candidate.version, reason=reason, run_id=trained_in)
+    return f"promoted {candidate.version}: {reason}"
 
 
 def roll_back_if_asked(context: AssetExecutionContext, registry: ModelRegistry) -> str | None:
-    """Honour a rollback run tag once per run (a retried step must not roll back twice)."""
+    """Honour a rollback run tag once per run (a retried step must not roll back twice). With
+    ``reliability/rollback_to`` (set by the remediation sensor) the champion moves to exactly that version;
+    without it (a person's run), to the previous version whose checks passed."""
     if context.run.tags.get(ACTION_TAG) != "rollback":
         return None
     run_id = context.run.run_id
@@ -80,8 +102,11 @@ def roll_back_if_asked(context: AssetExecutionContext, registry: ModelRegistry) 
     from reliability_assets.registry import NoRollbackTarget
 
     reason = context.run.tags.get(REASON_TAG) or "rollback requested by run tag"
+    target = context.run.tags.get(ROLLBACK_TO_TAG) or None
     try:
-        move = registry.rollback(MODEL_NAME, reason=reason, run_id=run_id)
+        move = registry.rollback(MODEL_NAME, reason=reason, run_id=run_id, to_version=target)
     except NoRollbackTarget as exc:
         return f"rollback asked but impossible: {exc}"
+    if move.from_version == move.to_version:
+        return f"the champion already is {move.to_version}: nothing to roll back"
     return f"rolled back from {move.from_version} to {move.to_version}: {reason}"

@@ -82,7 +82,10 @@ def compute_customer_features(customers: pd.DataFrame, orders: pd.DataFrame, *, 
     # Drifted model inputs: the model trained on them is suspect, so the champion goes back to the
     # version trained before the drift (and customers are re-scored with it).
     metadata=reliability_policy(
-        checks={"drift": "rollback"}, rollback_job="churn_model_rollback", owner=OWNERS[0]
+        checks={"drift": "rollback"},
+        rollback_job="churn_model_rollback",
+        rollback_model="churn",
+        owner=OWNERS[0],
     ),
 )
 def customer_features(

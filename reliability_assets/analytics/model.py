@@ -245,7 +245,10 @@ def score_customers(model: ChurnModel, features: pd.DataFrame) -> pd.DataFrame:
     retry_policy=COMPUTE_RETRY,
     tags={"layer": "ml"},
     metadata=reliability_policy(
-        checks={"prediction_drift": "rollback"}, rollback_job="churn_model_rollback", owner=OWNERS[0]
+        checks={"prediction_drift": "rollback"},
+        rollback_job="churn_model_rollback",
+        rollback_model="churn",
+        owner=OWNERS[0],
     ),
 )
 def churn_scores(

@@ -119,15 +119,16 @@ def _raw_asset(table: Table, description: str) -> AssetsDefinition:
         context: AssetExecutionContext, source: RawSource, reliability: ReliabilityStoreResource
     ) -> Iterator[Output | AssetCheckResult]:
         from reliability_assets import kept_frames
-        from reliability_assets.check_history import all_checks_passed
+        from reliability_assets.check_history import lineage_passed, upstream_of
 
         store, run_id = reliability.store, context.run.run_id
+        upstream = upstream_of(context, AssetKey(table))
         kept_frames.settle_candidates(
             store,
             asset=table,
             purpose=LAST_GOOD,
             current_run_id=run_id,
-            verdict=lambda r: all_checks_passed(context.instance, r, AssetKey(table)),
+            verdict=lambda r: lineage_passed(context.instance, r, AssetKey(table), upstream=upstream),
         )
         if context.run.tags.get(ACTION_TAG) == "fallback":
             yield from _serve_last_good(

@@ -129,19 +129,20 @@ def build_drift_check(
         context: AssetCheckExecutionContext, reliability: ReliabilityStoreResource, table: pd.DataFrame
     ) -> Iterator[AssetCheckResult]:
         from reliability_assets import kept_frames
-        from reliability_assets.check_history import all_checks_passed
+        from reliability_assets.check_history import lineage_passed, upstream_of
 
         store, run_id = reliability.store, context.run.run_id
         ref_frame: pd.DataFrame | None = None
         label = "the pinned baseline"
         ref_meta: dict[str, Any] = {"reference": "pinned baseline"}
         if reference == "last_passing":
+            upstream = upstream_of(context, key)
             kept_frames.settle_candidates(
                 store,
                 asset=asset_name,
                 purpose=purpose,
                 current_run_id=run_id,
-                verdict=lambda r: all_checks_passed(context.instance, r, key),
+                verdict=lambda r: lineage_passed(context.instance, r, key, upstream=upstream),
             )
             found = kept_frames.active_frame(store, asset=asset_name, purpose=purpose)
             if found is not None:
