@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python benchmarks/load_time.py
 	$(BIN)/python benchmarks/llm_failover.py
 	$(BIN)/python benchmarks/gates.py
+	$(BIN)/python benchmarks/live_mttr.py
 
 clean:
 	rm -rf $(VENV) .dagster_home .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -23,6 +23,9 @@ from sensors.check_failures import build_check_failure_sensor
 from sensors.run_outcomes import build_run_outcome_sensors
 
 _settings = load_settings()
+#: Remediation runs execute in one process: one interpreter start instead of one per step (3-6 s each on a
+#: loaded 2-core machine), so a fallback serves its data seconds after the failing run ends.
+REMEDIATION_RUN_CONFIG: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 TRIAGE_DEADLINE_S = 20.0
 
 reference_pipeline = define_asset_job(
@@ -53,7 +56,9 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
         jobs=[reference_pipeline, churn_model_rollback, dead_letter_replay],
         sensors=[
             build_check_failure_sensor(
-                jobs=[reference_pipeline, churn_model_rollback], fallback_job=reference_pipeline.name
+                jobs=[reference_pipeline, churn_model_rollback],
+                fallback_job=reference_pipeline.name,
+                run_config=REMEDIATION_RUN_CONFIG,
             ),
             *build_run_outcome_sensors(),
         ],

@@ -2,7 +2,7 @@
 MTTR come from. A failure joins the newest unresolved incident of its (asset, check) when within
 ``window_s`` of its failures, else opens one; idempotent per evaluation, under a row lock on a per-(asset,
 check) pointer so two sensor processes never open two incidents. open -> mitigated -> resolved (or open ->
-resolved); open -> remediation_failed when an automatic action did not take effect (a person must act);
+resolved); open -> action_failed when an automatic action did not take effect (a person must act);
 each timestamp set once; a mitigated incident that fails again is open again. A transition whose evidence
 is older than the incident's last failure is stale and changes nothing, and the timeline only moves
 forward, so a late tick cannot make an incident flap. ``triage`` writes
@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Status = Literal["open", "mitigated", "remediation_failed", "resolved"]
+#: ``action_failed``: an automatic remediation did not take effect (a person must act). Status names fit the
+#: deployed column (16 characters).
+Status = Literal["open", "mitigated", "action_failed", "resolved"]
 By = Literal["auto", "person"]
-STATUSES: tuple[Status, ...] = ("open", "mitigated", "remediation_failed", "resolved")
+STATUSES: tuple[Status, ...] = ("open", "mitigated", "action_failed", "resolved")
 RULE_BASED = "rule-based"
 _SEVERITY_RANK = {"WARN": 1, "ERROR": 2}
 _NOT_A_MODEL = ("cache", "deterministic", "human_review")
@@ -233,14 +235,14 @@ class IncidentLog:
             return None if current is None else self._mitigate(c, current, at, run_id, note)
 
     def mitigate_by_id(self, incident_id: str, *, at: float, run_id: str | None, note: str) -> Incident:
-        """open | remediation_failed -> mitigated, after a remediation's effect was verified."""
+        """open | action_failed -> mitigated, after a remediation's effect was verified."""
         with self.store.transaction() as c:
             incident = self._get(c, incident_id)
             self._lock_head(c, incident.asset, incident.check)
             return self._mitigate(c, self._get(c, incident_id), at, run_id, note)
 
     def remediation_failed(self, incident_id: str, *, at: float, run_id: str | None, note: str) -> Incident:
-        """open | mitigated -> remediation_failed: the automatic action did not take effect."""
+        """open | mitigated -> action_failed: the automatic action did not take effect."""
         with self.store.transaction() as c:
             incident = self._get(c, incident_id)
             self._lock_head(c, incident.asset, incident.check)
@@ -248,7 +250,7 @@ class IncidentLog:
             if incident.status == "resolved":
                 return incident
             entry = _entry("remediation failed", at, run_id, note)
-            values = {"status": "remediation_failed", "actions": _append(incident.actions, entry)}
+            values = {"status": "action_failed", "actions": _append(incident.actions, entry)}
             self.store.update_row(c, incidents, incident.id, values)
             return self._get(c, incident.id)
 
@@ -388,7 +390,7 @@ class IncidentLog:
     def _mitigate(
         self, c: Connection, incident: Incident, at: float, run_id: str | None, note: str
     ) -> Incident:
-        if incident.status not in ("open", "remediation_failed") or at < incident.last_failed_at:
+        if incident.status not in ("open", "action_failed") or at < incident.last_failed_at:
             return incident  # already mitigated or resolved, or the evidence predates the last failure
         values = {"status": "mitigated", "mitigated_at": incident.mitigated_at or at}
         values["actions"] = _append(incident.actions, _entry("mitigated", at, run_id, note))

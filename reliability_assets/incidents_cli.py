@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from reliability_assets.incidents import Incident, IncidentLog
 
-STATUS_CHOICES = ("open", "mitigated", "remediation_failed", "resolved", "all")
+STATUS_CHOICES = ("open", "mitigated", "action_failed", "resolved", "all")
 
 
 def add_commands(subparsers: Any) -> None:

@@ -22,7 +22,6 @@ REASON_TAG = "reliability/reason"
 REMEDIATES_TAG = "reliability/remediates"
 TRIGGER_CHECK_TAG = "reliability/trigger_check"
 TRIGGER_RUN_TAG = "reliability/trigger_run"
-TRIGGER_EVALUATION_TAG = "reliability/trigger_evaluation"
 #: The remediation plan a run carries out (its key in the store), and a rollback's exact target version.
 PLAN_TAG = "reliability/plan"
 ROLLBACK_TO_TAG = "reliability/rollback_to"

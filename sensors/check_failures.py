@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -219,6 +219,7 @@ def evaluate(
     *,
     fallback_job: str,
     triage_llm: Any = None,
+    run_config: Mapping[str, Any] | None = None,
 ) -> Iterator[Any]:
     from reliability_assets.incidents import IncidentLog
     from sensors.plans import Planner
@@ -239,7 +240,9 @@ def evaluate(
         policy = policies.get(AssetKey.from_user_string(evaluation.asset), ReliabilityPolicy())
         _on_failure(context, incidents, alerts, evaluation, policy, triage_llm)
         state.pending.setdefault(evaluation.run_id, time.time())
-    planner = Planner(context, store, incidents, alerts, policies, fallback_job=fallback_job)
+    planner = Planner(
+        context, store, incidents, alerts, policies, fallback_job=fallback_job, run_config=run_config
+    )
     requests, decided = planner.plan_ended_runs(state.pending)
     for run_id in decided:
         state.pending.pop(run_id, None)
@@ -268,9 +271,12 @@ def build_check_failure_sensor(
     minimum_interval_seconds: int = DEFAULT_INTERVAL_S,
     default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
     triage_llm: bool = True,
+    run_config: Mapping[str, Any] | None = None,
 ) -> SensorDefinition:
     """The sensor, given the jobs it may launch: ``fallback_job`` (which must contain every asset with a
-    fallback policy) and each policy's ``rollback_job``. It needs the ``reliability`` resource and, with
+    fallback policy) and each policy's ``rollback_job``. ``run_config``: the run config of every
+    remediation run (e.g. ``{"execution": {"config": {"in_process": {}}}}``: one process instead of one per
+    step, so the fallback serves seconds sooner). It needs the ``reliability`` resource and, with
     ``triage_llm``, a ``triage_llm`` resource (a ResilientLLM with a short deadline) for incident triage;
     without it, triage is rule-based."""
 
@@ -291,11 +297,13 @@ def build_check_failure_sensor(
         def _with_llm(
             context: SensorEvaluationContext, reliability: ReliabilityStoreResource, triage_llm: ResilientLLM
         ) -> Any:
-            yield from evaluate(context, reliability, fallback_job=fallback_job, triage_llm=triage_llm)
+            yield from evaluate(
+                context, reliability, fallback_job=fallback_job, triage_llm=triage_llm, run_config=run_config
+            )
 
         return decorate(_with_llm)
 
     def _rule_based(context: SensorEvaluationContext, reliability: ReliabilityStoreResource) -> Any:
-        yield from evaluate(context, reliability, fallback_job=fallback_job)
+        yield from evaluate(context, reliability, fallback_job=fallback_job, run_config=run_config)
 
     return decorate(_rule_based)

@@ -62,9 +62,11 @@ class Planner:
         policies: Mapping[AssetKey, ReliabilityPolicy],
         *,
         fallback_job: str,
+        run_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.context, self.store, self.incidents, self.alerts = context, store, incidents, alerts
         self.policies, self.fallback_job = policies, fallback_job
+        self.run_config = dict(run_config or {})
         self.book = PlanBook(store)
         self.said: list[str] = []
 
@@ -259,11 +261,18 @@ class Planner:
             return RunRequest(
                 run_key=plan.key,
                 job_name=plan.job,
+                run_config=self.run_config,
                 tags=tags | ({ROLLBACK_TO_TAG: plan.target} if plan.target else {}),
             )
         keys = [AssetKey.from_user_string(a) for a in plan.assets]
         selection = AssetSelection.assets(*keys).downstream().resolve(graph_of(self.context))
-        return RunRequest(run_key=plan.key, job_name=plan.job, asset_selection=sorted(selection), tags=tags)
+        return RunRequest(
+            run_key=plan.key,
+            job_name=plan.job,
+            run_config=self.run_config,
+            asset_selection=sorted(selection),
+            tags=tags,
+        )
 
     # --- following ---------------------------------------------------------------------------------
 
@@ -367,7 +376,7 @@ class Planner:
         )
 
     def _failed(self, plan: Plan, note: str, *, run_id: str | None) -> None:
-        """remediation_failed on every incident of the plan, and an ERROR alert naming what did not work."""
+        """action_failed on every incident of the plan, and an ERROR alert naming what did not work."""
         for incident_id in plan.incident_ids:
             self.incidents.remediation_failed(incident_id, at=time.time(), run_id=run_id, note=note)
         asset = plan.assets[0] if plan.assets else plan.checks[0].rpartition(":")[0]

@@ -46,7 +46,10 @@ def test_champion_is_promoted_refused_and_rolled_back(tmp_path: Path) -> None:
         assert first.success
         candidate = materialized(first)["churn_model"].metadata["version"].value
         scores = materialized(first)["churn_scores"].metadata
-        assert scores["champion_decision"].value == f"promoted {candidate}: every check on it and upstream of it passed"
+        assert (
+            scores["champion_decision"].value
+            == f"promoted {candidate}: every check on it and upstream of it passed"
+        )
         assert scores["model_version"].value == candidate and scores["degraded"].value is False
         assert registry.champion(MODEL_NAME).version == candidate
 

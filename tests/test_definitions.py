@@ -8,7 +8,7 @@ import pytest
 from dagster import AssetKey, materialize
 
 from reliability_assets.definitions import defs
-from tests.support import CHECK_NAMES, LOCATION_ASSET_NAMES, NON_BLOCKING, REPO
+from tests.support import BIN, CHECK_NAMES, LOCATION_ASSET_NAMES, NON_BLOCKING, REPO
 
 FRESHNESS = {"customers", "orders", "churn_model", "executive_kpis", "executive_summary"}
 
@@ -111,3 +111,21 @@ def test_scenario_is_run_config_as_in_the_launchpad(tmp_path) -> None:
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["source"].value == "synthetic:drifted:seed=3:size=200"
     assert metadata["dagster/row_count"].value == 200
+
+
+def test_a_malformed_alert_url_fails_the_code_location_load_naming_the_variable(tmp_path) -> None:
+    """What `dagster dev` and the daemon load: the location fails, not a sensor tick later; the URL (it may
+    carry a token) is never echoed."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "RELIABILITY_ALERT_WEBHOOK_URL": "garbage-sk-secret"}
+    done = subprocess.run(
+        [str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "RELIABILITY_ALERT_WEBHOOK_URL" in out and "Fix: set it to an apprise URL" in out
+    assert "garbage-sk-secret" not in out

@@ -159,6 +159,34 @@ def test_a_failure_after_resolution_opens_a_new_incident_and_after_mitigation_re
     assert (old.status, old.occurrences, old.resolved_at) == ("resolved", 2, T0 + 300)
 
 
+def test_remediation_failed_then_verified_and_stale_transitions_change_nothing(log, asset) -> None:
+    incident, _ = _fail(log, asset, 1, T0)
+    once = log.action_taken(incident.id, action="fallback launched", at=T0 + 10, key="fallback:run-1")
+    again = log.action_taken(incident.id, action="fallback launched", at=T0 + 20, key="fallback:run-1")
+    assert again.actions == once.actions  # a retried tick records the action once
+    failed = log.remediation_failed(incident.id, at=T0 + 60, run_id="fb-1", note="the fallback run failed")
+    assert (failed.status, failed.mitigated_at) == ("action_failed", None)
+    assert log.open_for(asset=asset, check="drift").id == incident.id  # still unresolved
+    _fail(log, asset, 2, T0 + 100)  # failing again while the remediation failed
+    assert log.get(incident.id).status == "action_failed"
+    stale = log.mitigate_by_id(incident.id, at=T0 + 90, run_id="fb-2", note="evidence older than the failure")
+    assert stale.status == "action_failed"
+    assert (
+        log.resolve(asset=asset, check="drift", at=T0 + 95, run_id="r", note="old pass").status != "resolved"
+    )
+    mitigated = log.mitigate_by_id(incident.id, at=T0 + 120, run_id="fb-2", note="verified")
+    assert (mitigated.status, mitigated.mitigated_at) == ("mitigated", T0 + 120)
+    times = [a["at"] for a in mitigated.actions]
+    assert times == sorted(times)  # the timeline only moves forward
+
+
+def test_the_timeline_never_goes_back_in_time(log, asset) -> None:
+    incident, _ = _fail(log, asset, 1, T0)
+    log.detected(incident.id, at=T0 + 50)
+    late = log.action_taken(incident.id, action="noted", at=T0 + 5, note="recorded after the alert")
+    assert [a["at"] for a in late.actions] == [T0 + 50, T0 + 50]
+
+
 def test_review_defaults_and_markdown_timeline(log, asset) -> None:
     incident, _ = _fail(log, asset, 1, T0, evidence=DRIFT_EVIDENCE)
     log.detected(incident.id, at=T0 + 30, alert_id="alert-1")

@@ -39,6 +39,7 @@ from reliability_assets.definitions import build_defs
 from reliability_assets.deploy import TEMPLATE, postgres_environment
 from reliability_assets.incidents import IncidentLog
 from reliability_assets.remediation import ACTION_TAG, REMEDIATES_TAG
+from reliability_assets.remediation_plans import PlanBook
 from resources.llm import LLMEndpoint, ResilientLLM
 from resources.reliability import ReliabilityStoreResource
 from resources.resilience import CircuitBreaker
@@ -234,7 +235,7 @@ def test_corrupted_sources_fall_back_on_postgres(
     result = tick(defs, instance, cursor)
     (request,) = result.run_requests
     assert isinstance(request, RunRequest)
-    assert request.run_key == f"fallback:{corrupted.run_id}:customers+orders"
+    assert request.run_key == f"fallback:{corrupted.run_id}"
     assert request.tags[ACTION_TAG] == "fallback" and request.tags[REMEDIATES_TAG] == "customers,orders"
 
     _, fallback = run("corrupted", tags=request.tags, asset_selection=request.asset_selection)
@@ -253,6 +254,8 @@ def test_corrupted_sources_fall_back_on_postgres(
     )
     assert incident is not None and incident.status == "mitigated"
     assert any("fallback launched" in a.get("action", "") for a in incident.actions)
+    (plan,) = PlanBook(ReliabilityStore(deployment.store_url)).list(trigger_run_id=corrupted.run_id)
+    assert (plan.status, plan.run_id) == ("verified", fallback.run_id)  # the plan lives in PostgreSQL
     # Every run is in PostgreSQL, not in a SQLite file under DAGSTER_HOME.
     assert {r.run_id for r in instance.get_runs()} >= {clean.run_id, corrupted.run_id, fallback.run_id}
     assert not list(deployment.home.glob("**/*.db"))

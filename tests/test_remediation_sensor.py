@@ -31,6 +31,7 @@ from reliability_assets.remediation import (
     PLAN_TAG,
     REASON_TAG,
     REMEDIATES_TAG,
+    ROLLBACK_TO_TAG,
     TRIGGER_CHECK_TAG,
     TRIGGER_RUN_TAG,
     reliability_policy,
@@ -181,7 +182,7 @@ def test_a_fallback_that_fails_is_remediation_failed_not_mitigated(tmp_path: Pat
         (plan,) = PlanBook(store).list(trigger_run_id=failed_run)
         assert plan.status == "failed" and "did not materialize daily_table" in plan.note
         (incident,) = IncidentLog(store).list(asset="daily_table")
-        assert incident.status == "remediation_failed" and incident.mitigated_at is None
+        assert incident.status == "action_failed" and incident.mitigated_at is None
         titles = [e.alert.title for e in AlertRouter(store).inbox(asset="daily_table")]
         assert any("did not take effect" in t for t in titles)
 
@@ -315,3 +316,89 @@ def materialized_rows(result: Any, asset_name: str) -> int:
         e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset_name
     ]
     return int(event.materialization.metadata["dagster/row_count"].value)
+
+
+MODEL_STATE: dict[str, Any] = {"good": True, "store": ""}
+
+
+@asset(
+    metadata=reliability_policy(
+        on_check_failure="rollback", rollback_job="toy_rollback", rollback_model="toy", owner="team:ml"
+    )
+)
+def toy_scores(context: AssetExecutionContext) -> str:
+    """Promotes its own model version, then is checked (as churn_scores is by prediction_drift)."""
+    registry = ModelRegistry(ReliabilityStore(MODEL_STATE["store"]))
+    if context.run.tags.get(ACTION_TAG) == "rollback":
+        target = context.run.tags.get(ROLLBACK_TO_TAG)
+        registry.rollback("toy", reason="asked", run_id=context.run.run_id, to_version=target)
+        return "rolled back"
+    version = f"v-{context.run.run_id[:8]}"
+    registry.register("toy", version, artifact=b"x", metrics={"auc": 0.8}, run_id=context.run.run_id)
+    registry.record_checks("toy", version, passed=True, run_id=context.run.run_id)
+    registry.promote("toy", version, reason="trained", run_id=context.run.run_id)
+    return version
+
+
+@asset_check(asset=toy_scores, name="prediction_drift", blocking=False)
+def toy_scores_prediction_drift(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    rollback = context.run.tags.get(ACTION_TAG) == "rollback"
+    return AssetCheckResult(passed=MODEL_STATE["good"] or rollback, severity=AssetCheckSeverity.ERROR)
+
+
+toy_models = define_asset_job("toy_models", selection=[toy_scores])
+toy_rollback = define_asset_job("toy_rollback", selection=[toy_scores], tags={ACTION_TAG: "rollback"})
+
+
+def test_a_run_that_promoted_and_then_failed_is_rolled_back_to_exactly_the_champion_before_it(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    MODEL_STATE["store"] = url
+    defs = Definitions(
+        assets=[toy_scores],
+        asset_checks=[toy_scores_prediction_drift],
+        jobs=[toy_models, toy_rollback],
+        sensors=[
+            build_check_failure_sensor(
+                jobs=[toy_models, toy_rollback], fallback_job="toy_models", triage_llm=False
+            )
+        ],
+        resources={
+            "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "io")),
+            "reliability": ReliabilityStoreResource(store_url=url),
+        },
+    )
+    registry = ModelRegistry(ReliabilityStore(url))
+    with DagsterInstance.ephemeral() as instance:
+        MODEL_STATE["good"] = True
+        defs.resolve_job_def("toy_models").execute_in_process(instance=instance)
+        good = registry.champion("toy").version
+        cursor = tick(defs, instance, None).cursor
+        MODEL_STATE["good"] = False
+        bad_run = defs.resolve_job_def("toy_models").execute_in_process(instance=instance).run_id
+        assert registry.champion("toy").version != good  # this run promoted its model, then failed
+
+        result = tick(defs, instance, cursor)
+        (request,) = result.run_requests
+        assert request.job_name == "toy_rollback" and request.tags[ROLLBACK_TO_TAG] == good
+        assert request.run_key == f"rollback:{bad_run}:toy_rollback"
+        assert tick(defs, instance, cursor).run_requests[0].run_key == request.run_key  # re-read: same key
+        rolled = defs.resolve_job_def("toy_rollback").execute_in_process(instance=instance, tags=request.tags)
+        assert rolled.success and registry.champion("toy").version == good
+        tick(defs, instance, result.cursor)
+        (plan,) = PlanBook(ReliabilityStore(url)).list(trigger_run_id=bad_run)
+        assert (plan.action, plan.status, plan.target) == ("rollback", "verified", good)
+        incident = IncidentLog(ReliabilityStore(url)).open_for(asset="toy_scores", check="prediction_drift")
+        assert incident is not None and incident.status == "mitigated"
+
+        # A failing run whose model a newer good run has already replaced: nothing to roll back.
+        MODEL_STATE["good"] = False
+        stale = defs.resolve_job_def("toy_models").execute_in_process(instance=instance).run_id
+        MODEL_STATE["good"] = True
+        defs.resolve_job_def("toy_models").execute_in_process(instance=instance)
+        newest = registry.champion("toy").version
+        assert tick(defs, instance, result.cursor).run_requests == []
+        (plan,) = PlanBook(ReliabilityStore(url)).list(trigger_run_id=stale)
+        assert plan.status == "unnecessary" and "moved on" in plan.note
+        assert registry.champion("toy").version == newest

@@ -34,6 +34,19 @@ def free_port() -> int:
         return port
 
 
+def hermetic_env(home: Path, **extra: str) -> dict[str, str]:
+    """This process's environment without any ``RELIABILITY_*`` or ``OPENAI_*`` variable of the caller,
+    plus a store and DuckDB file in ``home``, third-party telemetry off, and ``extra``."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("RELIABILITY_", "OPENAI_"))}
+    return keep | {
+        "RELIABILITY_STORE_URL": f"sqlite:///{home / 'store.sqlite'}",
+        "RELIABILITY_DUCKDB_PATH": str(home / "reliability.duckdb"),
+        "DO_NOT_TRACK": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+        **extra,
+    }
+
+
 @contextmanager
 def webhook_receiver() -> Iterator[tuple[str, list[tuple[float, str, str]]]]:
     """An HTTP receiver on 127.0.0.1: its URL and the POSTs it got as (arrival time, path, body)."""

@@ -29,7 +29,7 @@ from reliability_assets.registry import ModelRegistry
 from reliability_assets.remediation import ACTION_TAG, REMEDIATES_TAG
 from reliability_assets.remediation_plans import PlanBook
 from reliability_assets.scenarios import FINAL, run_config
-from reliability_assets.testing.live import LiveDagster, webhook_receiver
+from reliability_assets.testing.live import LiveDagster, hermetic_env, webhook_receiver
 from resources.store import ReliabilityStore
 from tests.support import BIN, REPO
 
@@ -91,16 +91,13 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     home.mkdir()
     store_url = f"sqlite:///{home / 'store.sqlite'}"
     with webhook_receiver() as (hook_url, received):
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("RELIABILITY_", "OPENAI_"))}
-        env = keep | {
-            "RELIABILITY_STORE_URL": store_url,
-            "RELIABILITY_DUCKDB_PATH": str(home / "reliability.duckdb"),
-            "RELIABILITY_ALERT_WEBHOOK_URL": hook_url,
+        env = hermetic_env(
+            home,
+            RELIABILITY_ALERT_WEBHOOK_URL=hook_url,
             # No SMTP server on port 9: delivery fails at send time, every time.
-            "RELIABILITY_ALERT_EMAIL_URL": "mailto://oncall:secret@example.com:9?smtp=127.0.0.1&from=alerts@example.com&to=oncall@example.com&mode=insecure",
-            "DO_NOT_TRACK": "1",
-            "GX_ANALYTICS_ENABLED": "false",
-        }
+            RELIABILITY_ALERT_EMAIL_URL="mailto://oncall:secret@example.com:9?smtp=127.0.0.1"
+            "&from=alerts@example.com&to=oncall@example.com&mode=insecure",
+        )
         live = LiveDagster(home, project=REPO, env=env)
         try:
             live.start()
@@ -243,15 +240,42 @@ def test_a_killed_cli_run_is_failed_by_run_monitoring_and_opens_an_incident(stor
     story.live.wait("the CLI run's failure incident", opened, 90)
 
 
+def scenario_cli(story: Story, name: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(BIN / "reliability"), "scenario", name, "--ui", story.live.ui.url],
+        cwd=REPO,
+        env=story.live.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary
+
+
 def test_five_corrupted_runs_in_a_row_stay_within_the_bound_and_say_so(story: Story) -> None:
     before = len(story.remediation_runs("fallback"))
     first = None
-    for i in range(5):
-        run = story.run("corrupted")
+    for i in range(3):
+        if i == 0:  # the first through `reliability scenario`, as a user at a terminal runs it
+            summary = scenario_cli(story, "corrupted")
+            assert (
+                summary["run_status"] == "FAILURE"
+                and "customers:gx_suite (ERROR)" in summary["failed_checks"]
+            )
+            assert [p["action"] for p in summary["plans"]] == ["fallback"], summary
+            run = {"runId": summary["run_id"], "status": summary["run_status"]}
+        else:
+            run = story.run("corrupted")
         assert run["status"] == "FAILURE"
         plans = story.settled(run["runId"], expect_plan=True)
         if i == 0:  # the killed runs froze nothing: a later failure on the same checks is acted on
             first = plans
+    together = [story.launch("corrupted"), story.launch("corrupted")]  # the last two at once
+    for run_id in together:
+        assert story.live.ui.wait(run_id, timeout_s=RUN_TIMEOUT_S)["status"] == "FAILURE"
+        story.settled(run_id, expect_plan=True)
     assert first and first[0].status in ("verified", "failed") and first[0].run_id
     fallbacks = story.remediation_runs("fallback")
     assert before + 1 <= len(fallbacks) <= MAX_ACTIONS
