@@ -26,15 +26,20 @@ def run_config(scenario: str, *, size: int | None = None, seed: int | None = Non
     return {"resources": {"source": {"config": config}}}
 
 
-def settle(store: Any, run_id: str, *, wait_for_plan: bool, timeout_s: float) -> list[Any]:
-    """Wait until the sensors planned for ``run_id`` (when expected) and every plan of it is final."""
+def settle(
+    store: Any, run_id: str, *, failed: list[tuple[str, str]], wait_for_plan: bool, timeout_s: float
+) -> list[Any]:
+    """Wait until the sensors recorded every ``failed`` (asset, check) of ``run_id`` on an incident,
+    planned for the run (when expected) and every plan of it is final."""
+    from reliability_assets.incidents import IncidentLog
     from reliability_assets.remediation_plans import PlanBook
 
-    book = PlanBook(store)
+    book, incidents = PlanBook(store), IncidentLog(store)
     deadline = time.monotonic() + timeout_s
     while True:
         plans = book.list(trigger_run_id=run_id)
-        done = all(p.status in FINAL for p in plans) and (plans or not wait_for_plan)
+        seen = all(incidents.was_recorded(asset=a, check=c, evaluation_id=run_id) for a, c in failed)
+        done = seen and all(p.status in FINAL for p in plans) and (plans or not wait_for_plan)
         if done or time.monotonic() > deadline:
             return plans
         time.sleep(1.0)
@@ -75,9 +80,9 @@ def run_scenario(
         for e in failed
     )
     store = ReliabilityStore()
-    plans = settle(
-        store, run_id, wait_for_plan=acting, timeout_s=max(60.0, timeout_s - (time.monotonic() - began))
-    )
+    left = max(60.0, timeout_s - (time.monotonic() - began))
+    pairs = [(e.asset, e.check) for e in failed]
+    plans = settle(store, run_id, failed=pairs, wait_for_plan=acting, timeout_s=left)
     incidents = [i for i in IncidentLog(store).list(limit=200) if run_id in (i.first_run_id, i.last_run_id)]
     alerts = [e for e in AlertRouter(store, channels={}).inbox(limit=200) if e.alert.run_id == run_id]
     return {
