@@ -23,7 +23,11 @@ def replay_entries(llm: ResilientLLM, keys: list[str]) -> list[dict[str, str]]:
         keys = [entry["key"] for status in REPLAYABLE for entry in llm.store.dead_letters(status=status)]
     rows = []
     for key in keys:
-        result = llm.replay(key)
+        try:
+            result = llm.replay(key)
+        except Exception as error:  # one bad entry must not skip the rest of the batch
+            rows.append({"key": key, "outcome": f"error: {type(error).__name__}: {error}"})
+            continue
         outcome = f"deferred again: {result.reason}" if result.deferred else f"served by {result.tier}"
         rows.append({"key": key, "outcome": outcome})
     return rows

@@ -6,6 +6,8 @@ build their breakers the same way; the retry loop itself is ``resources.resilien
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from resources.reliability import StoreBackedResource
@@ -19,6 +21,17 @@ class ResilientResource(StoreBackedResource):
     wait_duration_in_open_state_s: float = Field(default=30.0, ge=0, description="Breaker: open this long.")
     backoff_initial_s: float = Field(default=0.5, ge=0, description="Retry backoff: first wait.")
     backoff_max_s: float = Field(default=8.0, ge=0, description="Retry backoff: cap.")
+    learn_from_history: bool = Field(
+        default=True,
+        description="Timeouts and retry-or-fail-over choices from each endpoint's recorded latencies and "
+        "retry outcomes (shared in the store); False: the fixed timeout_s and the classifier's rules only.",
+    )
+
+    def history(self, name: str) -> Any:
+        """The endpoint's recorded latencies and retry outcomes (``resources.resilience.history``)."""
+        from resources.resilience.history import History, Learning
+
+        return History.load(self.store, name, Learning(enabled=self.learn_from_history))
 
     def circuit_breaker(self, name: str, *, slow_call_duration_threshold_s: float) -> CircuitBreaker:
         """The breaker for ``name`` in the shared store, configured from this resource's fields."""

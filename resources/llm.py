@@ -93,6 +93,10 @@ class LLMResult(BaseModel, Generic[T]):
             "llm/skipped": json.dumps(self.skipped),
             "llm/waited_s": round(sum(a.get("waited_s", 0.0) for a in self.attempts), 3),
             "llm/latency_s": round(self.latency_s, 3),
+            # The last attempt's timeout: learned from the endpoint's latencies, or the configured one.
+            "llm/timeout_s": next(
+                (a["timeout_s"] for a in reversed(self.attempts) if a.get("timeout_s")), 0.0
+            ),
             "llm/prompt_tokens": self.prompt_tokens,
             "llm/completion_tokens": self.completion_tokens,
             "llm/cost_usd": round(self.cost_usd, 6),
@@ -169,9 +173,7 @@ class ResilientLLM(ResilientResource):
             # An equal share of the time left per remaining endpoint: a hanging primary cannot starve the
             # fallbacks. The share is carved out of the request's one deadline, never added to it.
             share = Deadline(deadline.remaining() / (len(configured) - index))
-            result = self._try_endpoint(
-                endpoint, messages, schema, share, call.attempts, emit, dead, configured
-            )
+            result = self._try_endpoint(endpoint, messages, schema, share, call, emit, dead, configured)
             if isinstance(result, str):  # a reason to go to human review at once
                 return self._defer(call, result)
             if result is not None:
@@ -187,10 +189,15 @@ class ResilientLLM(ResilientResource):
         if deterministic is not None:
             emit("served", tier="deterministic")
             return self._served(call, deterministic(), "deterministic")
-        last_error = call.attempts[-1].error if call.attempts else None
-        return self._defer(
-            call, f"every tier exhausted: {last_error or 'no endpoint configured and no fallback supplied'}"
-        )
+        if call.attempts:
+            why = call.attempts[-1].error or "no answer"
+        elif call.skipped:  # nothing was sent: say what refused each tier (breaker, limiter, budget, ...)
+            why = "no request sent: " + "; ".join(
+                f"{name}: {reason}" for name, reason in call.skipped.items()
+            )
+        else:
+            why = "no endpoint configured and no fallback supplied"
+        return self._defer(call, f"every tier exhausted: {why}")
 
     # --- one endpoint --------------------------------------------------------------------------------
 
@@ -200,16 +207,17 @@ class ResilientLLM(ResilientResource):
         messages: Messages,
         schema: type[T],
         deadline: Deadline,
-        attempts: list[Attempt],
+        call: _Call,
         emit: Callable[..., None],
         dead: bool,
         configured: list[LLMEndpoint],
     ) -> tuple[T, dict[str, Any]] | str | None:
         """The parsed answer and its usage; a human-review reason; or None to fail over."""
+        attempts = call.attempts
         base_url = CHAOS_DEAD_URL if dead else endpoint.base_url
         if dead:
             emit("chaos", endpoint=endpoint.name, fault="connection refused (injected)")
-        name = f"llm:{base_url}:{endpoint.model}"
+        name = _breaker_name(endpoint, base_url)
         client = _client(base_url, endpoint.api_key or "none", os.getpid())
         breaker = self.circuit_breaker(name, slow_call_duration_threshold_s=endpoint.timeout_s)
         limiter = RateLimiter(
@@ -218,6 +226,10 @@ class ResilientLLM(ResilientResource):
             requests_per_minute=endpoint.requests_per_minute,
             tokens_per_minute=endpoint.tokens_per_minute,
         )
+        history = self.history(name)
+        later = configured[configured.index(endpoint) + 1 :]
+        # What failing over would cost: the next tier's median latency, when its history knows it.
+        failover_s = self.history(_breaker_name(later[0])).typical_s() if later else None
         conversation = list(messages)
         max_tokens, reasks, raised, trimmed = self.max_tokens, 0, False, False
         while True:
@@ -254,9 +266,13 @@ class ResilientLLM(ResilientResource):
                     backoff_initial_s=self.backoff_initial_s,
                     backoff_max_s=self.backoff_max_s,
                     on_event=emit,
+                    history=history,
+                    failover_s=failover_s,
                 )
             except EndpointFailed as failure:
                 attempts.extend(self._redact_attempts(failure.attempts))
+                if not failure.attempts:  # refused before sending (breaker, limiter, deadline)
+                    call.skipped[endpoint.name] = self._redact(failure.decision.reason)
                 action = failure.decision.action
                 if action is Action.human_review:
                     return failure.decision.reason
@@ -275,9 +291,13 @@ class ResilientLLM(ResilientResource):
                 if action is Action.trim_or_escalate and not trimmed:
                     if any(e.context_window > endpoint.context_window for e in configured):
                         return None
-                    conversation = trim(conversation, endpoint.context_window // 2, endpoint.model)
+                    shorter = trim(conversation, endpoint.context_window // 2, endpoint.model)
                     trimmed = True
-                    emit("trim", endpoint=endpoint.name)
+                    if shorter == conversation:  # the same request would fail the same way: never resend
+                        emit("trim", endpoint=endpoint.name, changed=False, then="failover")
+                        return None
+                    conversation = shorter
+                    emit("trim", endpoint=endpoint.name, changed=True)
                     continue
                 emit("failover", endpoint=endpoint.name, action=action.value, reason=failure.decision.reason)
                 return None
@@ -331,6 +351,8 @@ class ResilientLLM(ResilientResource):
         entry = self.store.dead_letter_entry(key)
         if entry is None:
             raise KeyError(f"no dead letter with key {key!r}")
+        if entry["status"] == "in_flight":  # served, its write-ahead row would vanish: make it a letter first
+            self.store.set_dead_letter_status(key, "open", "replayed while in flight")
         module, _, name = entry["request"]["schema"].partition(":")
         schema = getattr(importlib.import_module(module), name)
         result = self.generate(
@@ -392,6 +414,11 @@ class _Call:
             screening=self.screening,
             **fields,
         )
+
+
+def _breaker_name(endpoint: LLMEndpoint, base_url: str | None = None) -> str:
+    """The key of an endpoint's breaker, limiter and history in the store."""
+    return f"llm:{base_url or endpoint.base_url}:{endpoint.model}"
 
 
 @functools.lru_cache(maxsize=32)

@@ -122,7 +122,8 @@ def test_invalid_records_are_quarantined_with_reason_and_payload(data_api, tmp_p
 def test_an_open_breaker_goes_straight_to_the_snapshot(data_api, tmp_path) -> None:
     api = make_api(data_api.base_url, tmp_path, minimum_number_of_calls=3, wait_duration_in_open_state_s=60)
     pull_customers(api)
-    pull_customers(api, chaos="api_down")  # 4 attempts: the breaker opens
+    for _ in range(3):  # three failed calls (the breaker judges calls, not attempts): it opens
+        pull_customers(api, chaos="api_down")
     before = len(data_api.requests)
     started = time.monotonic()
     pull = pull_customers(api, chaos="api_down")

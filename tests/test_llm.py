@@ -91,7 +91,8 @@ def test_a_dead_primary_costs_its_bounded_retries_then_fails_over(server, tmp_pa
 def test_open_breaker_stops_calling_the_primary(server, tmp_path) -> None:
     server.set_default(PRIMARY, Fault.status(503))
     llm = make_llm(server, tmp_path, minimum_number_of_calls=3, wait_duration_in_open_state_s=60)
-    ask(llm)  # 3 failures: the breaker opens
+    for _ in range(3):  # 3 failed calls (the breaker judges calls, not attempts): it opens
+        ask(llm)
     before = len(server.requests_for(PRIMARY))
     started = time.monotonic()
     results = [ask(llm) for _ in range(5)]
@@ -255,7 +256,7 @@ def test_a_blocked_prompt_injection_goes_to_human_review_unsent(server, tmp_path
 
 
 def _trip_breaker(base_url: str, store_url: str) -> None:
-    endpoint = LLMEndpoint(name="primary", model=PRIMARY, base_url=base_url, api_key="k", max_attempts=5)
+    endpoint = LLMEndpoint(name="primary", model=PRIMARY, base_url=base_url, api_key="k", max_attempts=1)
     llm = ResilientLLM(
         endpoints=[endpoint],
         store_url=store_url,
@@ -264,7 +265,8 @@ def _trip_breaker(base_url: str, store_url: str) -> None:
         backoff_max_s=0.02,
         wait_duration_in_open_state_s=60,
     )
-    llm.generate(MESSAGES, schema=Brief, source="process-a", deterministic=lambda: GOOD)
+    for _ in range(5):  # five failed calls: the breaker judges calls
+        llm.generate(MESSAGES, schema=Brief, source="process-a", deterministic=lambda: GOOD)
 
 
 def test_breaker_state_is_shared_between_processes(server, tmp_path) -> None:

@@ -4,7 +4,10 @@ Vocabulary from resilience4j: a count-based sliding window of the last ``sliding
 it holds ``minimum_number_of_calls``, the breaker opens when the failure rate or the slow-call rate reaches
 its threshold. Open, it refuses calls for ``wait_duration_in_open_state_s`` (or exactly the Retry-After a
 provider sent), then lets ``permitted_number_of_calls_in_half_open_state`` probes through: all succeed ->
-closed, any fails -> open again. Every transition is returned to the caller, so it can be reported.
+closed, any fails -> open again (for the probe's Retry-After when it got one, else the full wait). A probe
+holds a *lease*: while half-open, ``open_until`` is when the probes' leases expire, so a probe whose process
+died (SIGKILL, OOM) stops blocking the breaker once its lease has passed. Every transition is returned to
+the caller, so it can be reported. Callers report one outcome per call, not per attempt.
 """
 
 from __future__ import annotations
@@ -68,8 +71,9 @@ class CircuitBreaker:
     def __init__(self, store: ReliabilityStore, name: str, config: BreakerConfig | None = None) -> None:
         self.store, self.name, self.config = store, name, config or BreakerConfig()
 
-    def acquire(self) -> Permission:
-        """Ask to make one call. Refused while open; in half-open, only the permitted number of probes."""
+    def acquire(self, *, lease_s: float = 120.0) -> Permission:
+        """Ask to make one call. Refused while open; in half-open, only the permitted number of probes,
+        each holding a lease of ``lease_s`` (the call's deadline): an expired lease is taken over."""
         now = time.time()
         with self.store.transaction() as connection:
             row = self.store.locked_row(connection, "breaker_state", self.name, _DEFAULTS)
@@ -78,20 +82,28 @@ class CircuitBreaker:
                 if now < row["open_until"]:
                     return Permission(False, state, retry_in_s=row["open_until"] - now)
                 values = {"state": "half_open", "half_open_in_flight": 1, "half_open_successes": 0}
-                self._write(connection, row, values, now)
+                self._write(connection, row, values | {"open_until": now + lease_s}, now)
                 return Permission(True, BreakerState.half_open, transition="open->half_open")
             if state is BreakerState.half_open:
-                if row["half_open_in_flight"] >= self.config.permitted_number_of_calls_in_half_open_state:
-                    return Permission(False, state)  # probes in flight: their outcome decides
-                self._write(connection, row, {"half_open_in_flight": row["half_open_in_flight"] + 1}, now)
+                in_flight = row["half_open_in_flight"]
+                if in_flight >= self.config.permitted_number_of_calls_in_half_open_state:
+                    if now < row["open_until"]:
+                        return Permission(False, state, retry_in_s=row["open_until"] - now)
+                    # Every lease has expired: their holders died. This call is the probe now.
+                    values = {"half_open_in_flight": 1, "half_open_successes": 0, "open_until": now + lease_s}
+                    self._write(connection, row, values, now)
+                    return Permission(True, state, transition="half_open lease expired->half_open")
+                until = max(row["open_until"], now + lease_s)
+                self._write(connection, row, {"half_open_in_flight": in_flight + 1, "open_until": until}, now)
             return Permission(True, state)
 
     def record_success(self, duration_s: float) -> Outcome:
         slow = duration_s >= self.config.slow_call_duration_threshold_s
         return self._record("slow" if slow else "ok")
 
-    def record_failure(self, reason: str = "") -> Outcome:
-        return self._record("fail", reason)
+    def record_failure(self, reason: str = "", *, retry_after_s: float | None = None) -> Outcome:
+        """A failed call. A failed probe re-opens for ``retry_after_s`` when the provider said how long."""
+        return self._record("fail", reason, retry_after_s)
 
     def release(self) -> None:
         """A permitted call that was never made (e.g. cancelled before sending): free its probe slot."""
@@ -116,7 +128,7 @@ class CircuitBreaker:
         with self.store.transaction() as connection:
             return self.store.locked_row(connection, "breaker_state", self.name, _DEFAULTS)
 
-    def _record(self, outcome: str, reason: str = "") -> Outcome:
+    def _record(self, outcome: str, reason: str = "", retry_after_s: float | None = None) -> Outcome:
         now = time.time()
         config = self.config
         with self.store.transaction() as connection:
@@ -125,14 +137,14 @@ class CircuitBreaker:
             if state is BreakerState.half_open:
                 in_flight = max(0, row["half_open_in_flight"] - 1)
                 if outcome == "fail":
-                    values = self._opened(
-                        now + config.wait_duration_in_open_state_s, reason or "probe failed"
-                    )
+                    wait = retry_after_s if retry_after_s else config.wait_duration_in_open_state_s
+                    values = self._opened(now + wait, reason or "probe failed")
                     self._write(connection, row, values, now)
                     return Outcome(BreakerState.open, "half_open->open")
                 successes = row["half_open_successes"] + 1
                 if successes >= config.permitted_number_of_calls_in_half_open_state:
                     values = {"state": "closed", "window": [], "half_open_in_flight": 0, "open_reason": ""}
+                    values["open_until"] = 0.0
                     self._write(connection, row, values, now)
                     return Outcome(BreakerState.closed, "half_open->closed")
                 self._write(

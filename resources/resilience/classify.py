@@ -4,8 +4,9 @@ the LLM and HTTP resources both act on its verdicts.
 | failure                                                        | action           | counts against breaker |
 | -------------------------------------------------------------- | ---------------- | ---------------------- |
 | timeout, connection error, 408, 409, 5xx                       | retry            | yes                    |
+| 5xx (503, 502, 504, ...) with Retry-After / retry-after-ms     | wait_retry_after | yes                    |
 | malformed JSON body, wrong-shape body (provider faults)        | retry            | yes                    |
-| 429 rate limit                                                 | wait_retry_after | yes                    |
+| 429 rate limit (Retry-After waited exactly; <= 0 = absent)     | wait_retry_after | yes                    |
 | 429 insufficient_quota, 401, 403, 404                          | failover         | no (not load related)  |
 | 400 context_length_exceeded                                    | trim_or_escalate | no                     |
 | other 4xx (our request is wrong: retrying cannot help)         | failover         | no                     |
@@ -76,25 +77,29 @@ class CircuitOpen(ReliabilityError):
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """``retry-after-ms``, then ``retry-after`` (seconds or an HTTP date), as the openai SDK reads them."""
+    """``retry-after-ms``, then ``retry-after`` (seconds or an HTTP date), as the openai SDK reads them.
+    A value <= 0 (or a date in the past) is treated as absent: the SDK backs off then, and so do we."""
     if not headers:
         return None
     lowered = {k.lower(): v for k, v in headers.items()}
     if "retry-after-ms" in lowered:
         try:
-            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+            seconds = float(lowered["retry-after-ms"]) / 1000
+            if seconds > 0:
+                return seconds
         except ValueError:
             pass
     value = lowered.get("retry-after")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+            seconds = parsedate_to_datetime(value).timestamp() - time()
         except (TypeError, ValueError):
             return None
+    return seconds if seconds > 0 else None
 
 
 def classify_status(
@@ -117,9 +122,22 @@ def classify_status(
         return Decision(
             Action.trim_or_escalate, f"{label}: input longer than the context window", status=status
         )
+    if status >= 500 and (wait := retry_after_seconds(headers)) is not None:  # RFC 9110: same meaning
+        return Decision(
+            Action.wait_retry_after, f"{label}: unavailable", wait, breaker_failure=True, status=status
+        )
     if status in (408, 409) or status >= 500:
         return Decision(Action.retry, f"{label}: transient", breaker_failure=True, status=status)
     return Decision(Action.failover, f"{label}: request rejected", status=status)
+
+
+def failure_class(decision: Decision) -> str:
+    """The class a failure's retry odds are learned under: 429, 4xx, 5xx, timeout, connection, malformed,
+    other."""
+    if decision.status is not None:
+        return "429" if decision.status == 429 else f"{decision.status // 100}xx"
+    reason = decision.reason.lower()
+    return next((name for name in ("timeout", "connection", "malformed") if name in reason), "other")
 
 
 def classify(error: BaseException) -> Decision:

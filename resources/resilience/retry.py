@@ -2,7 +2,14 @@
 
 It returns a value or raises :class:`EndpointFailed` carrying the decision (fail over, re-ask, trim, ...)
 and every attempt, for the caller (the LLM tier chain, the HTTP source) to act on. Nothing here sleeps past
-the deadline, and a 429's Retry-After is honoured exactly: never a request before it has passed.
+the deadline, and a Retry-After (429, 503, any 5xx that sends one) is honoured exactly: never a request
+before it has passed.
+
+The breaker judges *calls*, not attempts: a call takes one permission (a half-open probe holds a lease
+that expires with the call's deadline, so a killed holder frees it) and reports one outcome, so a primary
+that fails the first attempt of every call but serves every call after a retry keeps serving. With a
+``History`` (``resources.resilience.history``) each attempt's timeout and each retry-or-fail-over choice
+come from the endpoint's recorded latencies and retry outcomes, within the classifier's hard rules.
 """
 
 from __future__ import annotations
@@ -10,16 +17,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from resources.resilience.breaker import BreakerState, CircuitBreaker
-from resources.resilience.classify import Action, CircuitOpen, Decision, classify
+from resources.resilience.breaker import CircuitBreaker
+from resources.resilience.classify import Action, CircuitOpen, Decision, classify, failure_class
 from resources.resilience.deadline import Deadline
 from resources.resilience.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from resources.resilience.history import History
 
 T = TypeVar("T")
 EventHook = Callable[..., None]
 MIN_ATTEMPT_S = 0.05  # below this, an attempt cannot succeed: fail over instead of sending it
+#: How long a half-open probe's lease outlives the call's deadline (the holder died if it is still held).
+LEASE_MARGIN_S = 5.0
 
 
 @dataclass
@@ -31,6 +43,7 @@ class Attempt:
     outcome: str  # "ok" or the Action taken
     error: str | None = None
     waited_s: float = 0.0  # time slept before this attempt (backoff, Retry-After, rate limit)
+    timeout_s: float | None = None  # the timeout this attempt had (learned or configured)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,114 +83,159 @@ def call_endpoint(
     backoff_initial_s: float = 0.5,
     backoff_max_s: float = 8.0,
     on_event: EventHook | None = None,
+    history: History | None = None,
+    failover_s: float | None = None,
 ) -> tuple[T, list[Attempt]]:
     """Call ``send(timeout)`` until it succeeds or the classifier says stop. Retries transient faults with
-    backoff (bounded by ``max_attempts`` and the deadline), waits exactly Retry-After on a 429 when it fits
-    the deadline, and raises :class:`EndpointFailed` for everything else."""
+    backoff (bounded by ``max_attempts`` and the deadline), waits exactly Retry-After when it fits the
+    deadline, and raises :class:`EndpointFailed` for everything else. ``failover_s``: the next tier's
+    expected time to an answer (None when unknown or when there is no next tier)."""
     emit = on_event or (lambda *_a, **_k: None)
     attempts: list[Attempt] = []
+    decisions: list[Decision] = []
     waited = 0.0
+    held = False  # a breaker permission this call must report or release
+
+    def settle(success_s: float | None = None) -> None:
+        """Report the call's one outcome to the breaker."""
+        nonlocal held
+        if not held or breaker is None:
+            return
+        held = False
+        faults = [d for d in decisions if d.breaker_failure]
+        if success_s is not None:
+            outcome = breaker.record_success(success_s)
+        elif faults:
+            outcome = breaker.record_failure(faults[-1].reason, retry_after_s=faults[-1].retry_after_s)
+        elif decisions and decisions[-1].status is None:  # a healthy answer we rejected (schema, refusal)
+            outcome = breaker.record_success(attempts[-1].duration_s)
+        else:  # refused for our own reasons (auth, quota, 4xx), or never sent
+            breaker.release()
+            return
+        if outcome.transition:
+            emit("breaker", endpoint=endpoint, transition=outcome.transition)
 
     def fail(decision: Decision) -> EndpointFailed:
+        settle()
         emit("endpoint_failed", endpoint=endpoint, action=decision.action.value, reason=decision.reason)
         return EndpointFailed(endpoint, decision, attempts)
 
-    while True:
-        if limiter is not None:
+    def wait_for_limiter() -> None:
+        nonlocal waited
+        if limiter is None:
+            return
+        wait = limiter.try_acquire(tokens)
+        while wait > 0:
+            if not deadline.allows_wait(wait, reserve=MIN_ATTEMPT_S):
+                raise fail(Decision(Action.failover, f"rate limit needs {wait:.2f}s, past the deadline"))
+            emit("wait", endpoint=endpoint, seconds=round(wait, 3), why="client rate limit")
+            time.sleep(wait)
+            waited += wait
             wait = limiter.try_acquire(tokens)
-            while wait > 0:
+
+    wait_for_limiter()
+    if breaker is not None:
+        permission = breaker.acquire(lease_s=deadline.remaining() + LEASE_MARGIN_S)
+        if permission.transition:
+            emit("breaker", endpoint=endpoint, transition=permission.transition)
+        if not permission.allowed:
+            left = f"{permission.retry_in_s:.1f}s left"
+            raise fail(classify(CircuitOpen(f"breaker {permission.state.value}, {left}")))
+        held = True
+    retried_after: str | None = None  # the failure class the current attempt retries
+    try:
+        while True:
+            if attempts:
+                wait_for_limiter()
+            if deadline.remaining() < MIN_ATTEMPT_S:
+                raise fail(Decision(Action.failover, "deadline reached"))
+            timeout, timeout_why = history.timeout(timeout_s) if history else (timeout_s, "configured")
+            timeout = deadline.attempt_timeout(timeout)
+            started, wall = time.monotonic(), time.time()
+            try:
+                reply = send(timeout)
+            except Exception as error:  # every failure goes through the one classifier
+                duration = time.monotonic() - started
+                decision = classify(error)
+                decisions.append(decision)
+                attempts.append(
+                    Attempt(
+                        endpoint, len(attempts) + 1, wall, duration, decision.action, decision.reason, waited,
+                        round(timeout, 3),
+                    )
+                )  # fmt: skip
+                emit(
+                    "attempt",
+                    endpoint=endpoint,
+                    outcome=decision.action.value,
+                    reason=decision.reason,
+                    duration_s=round(duration, 3),
+                    timeout_s=round(timeout, 3),
+                    timeout_from=timeout_why,
+                )
+                waited = 0.0
+                failure = failure_class(decision)
+                if history is not None and retried_after is not None:
+                    history.record(retried=(retried_after, False))
+                retried_after = None
+                if decision.retry_after_s is not None and decision.retry_after_s > 0:
+                    if limiter is not None:
+                        limiter.block_for(decision.retry_after_s)
+                    if breaker is not None:  # other processes hold off too, for exactly that long
+                        breaker.open_for(decision.retry_after_s, decision.reason)
+                retryable = decision.action in (Action.retry, Action.wait_retry_after)
+                if not retryable or len(attempts) >= max_attempts:
+                    raise fail(decision) from error
+                if decision.action is Action.wait_retry_after and decision.retry_after_s is not None:
+                    wait, why = decision.retry_after_s, "Retry-After"
+                else:
+                    wait = backoff_s(len(attempts), initial=backoff_initial_s, maximum=backoff_max_s)
+                    why = "backoff"
+                if history is not None and decision.action is Action.retry:
+                    retry, facts = history.should_retry(
+                        failure, wait_s=wait, timeout_s=timeout, failover_s=failover_s
+                    )
+                    emit("decide", endpoint=endpoint, choice="retry" if retry else "failover", **facts)
+                    if not retry:
+                        odds = f"retry_p {facts['retry_p']} after {failure}"
+                        raise fail(
+                            Decision(Action.failover, f"{decision.reason}; history: fail over ({odds})")
+                        ) from error
                 if not deadline.allows_wait(wait, reserve=MIN_ATTEMPT_S):
-                    raise fail(Decision(Action.failover, f"rate limit needs {wait:.2f}s, past the deadline"))
-                emit("wait", endpoint=endpoint, seconds=round(wait, 3), why="client rate limit")
+                    raise fail(
+                        Decision(
+                            Action.failover,
+                            f"{decision.reason}; {why} {wait:.2f}s is past the deadline",
+                            decision.retry_after_s,
+                            status=decision.status,
+                        )
+                    ) from error
+                emit("wait", endpoint=endpoint, seconds=round(wait, 3), why=why)
                 time.sleep(wait)
                 waited += wait
-                wait = limiter.try_acquire(tokens)
-        if deadline.remaining() < MIN_ATTEMPT_S:
-            raise fail(Decision(Action.failover, "deadline reached"))
-        if breaker is not None:
-            permission = breaker.acquire()
-            if permission.transition:
-                emit("breaker", endpoint=endpoint, transition=permission.transition)
-            if not permission.allowed:
-                raise fail(
-                    classify(
-                        CircuitOpen(f"breaker {permission.state.value}, {permission.retry_in_s:.1f}s left")
-                    )
-                )
-        started, wall = time.monotonic(), time.time()
-        try:
-            reply = send(deadline.attempt_timeout(timeout_s))
-        except Exception as error:  # every failure goes through the one classifier
+                retried_after = failure
+                continue
             duration = time.monotonic() - started
-            decision = classify(error)
             attempts.append(
-                Attempt(endpoint, len(attempts) + 1, wall, duration, decision.action, decision.reason, waited)
+                Attempt(endpoint, len(attempts) + 1, wall, duration, "ok", None, waited, round(timeout, 3))
             )
             emit(
                 "attempt",
                 endpoint=endpoint,
-                outcome=decision.action.value,
-                reason=decision.reason,
+                outcome="ok",
                 duration_s=round(duration, 3),
+                timeout_s=round(timeout, 3),
             )
-            waited = 0.0
-            just_opened = breaker is not None and _record(breaker, decision, duration, emit, endpoint)
-            if decision.action is Action.wait_retry_after and decision.retry_after_s is not None:
-                if limiter is not None:
-                    limiter.block_for(decision.retry_after_s)
-                if breaker is not None and decision.retry_after_s > 0:
-                    breaker.open_for(decision.retry_after_s, decision.reason)
-            retryable = decision.action in (Action.retry, Action.wait_retry_after)
-            if decision.action is Action.retry and just_opened:  # waiting would only meet the open breaker
-                raise fail(Decision(Action.failover, f"{decision.reason}; breaker opened")) from error
-            if not retryable or len(attempts) >= max_attempts:
-                raise fail(decision) from error
-            if decision.action is Action.wait_retry_after:
-                wait = (
-                    decision.retry_after_s if decision.retry_after_s is not None else backoff_s(len(attempts))
-                )
-                why = "Retry-After"
-            else:
-                wait = backoff_s(len(attempts), initial=backoff_initial_s, maximum=backoff_max_s)
-                why = "backoff"
-            if not deadline.allows_wait(wait, reserve=MIN_ATTEMPT_S):
-                raise fail(
-                    Decision(
-                        Action.failover,
-                        f"{decision.reason}; {why} {wait:.2f}s is past the deadline",
-                        decision.retry_after_s,
-                        status=decision.status,
-                    )
-                ) from error
-            emit("wait", endpoint=endpoint, seconds=round(wait, 3), why=why)
-            time.sleep(wait)
-            waited += wait
-            continue
-        duration = time.monotonic() - started
-        attempts.append(Attempt(endpoint, len(attempts) + 1, wall, duration, "ok", None, waited))
-        emit("attempt", endpoint=endpoint, outcome="ok", duration_s=round(duration, 3))
-        if breaker is not None:
-            outcome = breaker.record_success(duration)
-            if outcome.transition:
-                emit("breaker", endpoint=endpoint, transition=outcome.transition)
-        if limiter is not None:
-            limiter.observe(reply.headers)
-        return reply.value, attempts
-
-
-def _record(
-    breaker: CircuitBreaker, decision: Decision, duration: float, emit: EventHook, endpoint: str
-) -> bool:
-    """Provider faults count against the breaker; an answer we reject (schema, refusal) is a healthy call;
-    a request the provider refused for our own reasons (auth, quota, 4xx) frees its slot only.
-    Returns whether this outcome opened the breaker."""
-    if decision.breaker_failure:
-        outcome = breaker.record_failure(decision.reason)
-    elif decision.status is None:
-        outcome = breaker.record_success(duration)
-    else:
-        breaker.release()
-        return False
-    if outcome.transition:
-        emit("breaker", endpoint=endpoint, transition=outcome.transition)
-    return outcome.transition is not None and outcome.state is BreakerState.open
+            if history is not None:
+                history.record(latency_s=duration, retried=(retried_after, True) if retried_after else None)
+            settle(success_s=duration)
+            if limiter is not None:
+                limiter.observe(reply.headers)
+            return reply.value, attempts
+    except BaseException:
+        # Killed, interrupted or cancelled mid-call (a run terminated from the UI raises BaseException):
+        # never leave a probe slot taken. (SIGKILL leaves it: the lease expires.)
+        if held and breaker is not None:
+            held = False
+            breaker.release()
+        raise
