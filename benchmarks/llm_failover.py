@@ -23,7 +23,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+import llm_scenarios as scenarios  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
 from resources.llm import LLMEndpoint, ResilientLLM  # noqa: E402
@@ -152,6 +154,14 @@ def main() -> None:
         hang = failover(server, Fault.hang(120), CALLS_HANG, NAIVE_HANG_CALLS, Path(tmp) / "b.sqlite")
         share, early, rejected, served = quota(server, Path(tmp) / "c.sqlite")
         share_x2, early_x2, rejected_x2, served_x2 = quota(server, Path(tmp) / "d.sqlite", believed=2.0)
+        chaos = {
+            "hang60": scenarios.hang60(server, Path(tmp) / "e.sqlite", naive_call),
+            "slow5": scenarios.slow5(server, Path(tmp) / "f.sqlite"),
+            "ra503": scenarios.retry_after_503(server, Path(tmp) / "g.sqlite", naive_call),
+            "flaky": scenarios.flaky(server, Path(tmp) / "h.sqlite"),
+            "adaptive": scenarios.trace(server, Path(tmp) / "i.sqlite", learn=True),
+            "fixed": scenarios.trace(server, Path(tmp) / "j.sqlite", learn=False),
+        }
 
     print(
         "| scenario | naive s/call | ours s/call (all) | ours s/call (after open) | naive primary req/call "
@@ -175,11 +185,39 @@ def main() -> None:
         f"ratios: 503 {down['naive_s'] / down['ours_after_s']:.0f}x faster after open; "
         f"hang {hang['naive_s'] / hang['ours_all_s']:.1f}x faster over {CALLS_HANG} calls"
     )
+    h, slow, ra, fl, ad, fx = (chaos[k] for k in ("hang60", "slow5", "ra503", "flaky", "adaptive", "fixed"))
+    latency_ratio = ad["mean_s"] / fx["mean_s"]
+    wasted_ratio = ad["wasted"] / max(1, fx["wasted"])
+    print("\n| chaos scenario | naive | ours | measure |")
+    print("| --- | ---: | ---: | --- |")
+    print(
+        f"| primary hangs 60 s (6 calls) | {h['naive_s']:.2f} | {h['ours_s']:.2f} | "
+        f"s/call ({h['ratio']:.2f}x) |"
+    )
+    print(
+        f"| primary slow, healthy (5 s) | - | {slow['failovers']:.0f} / {slow['timeouts']:.0f} | "
+        "failovers / timeouts |"
+    )
+    print(
+        f"| 503 with Retry-After 1 | {ra['naive_early']:.0f} | {ra['ours_early']:.0f} | "
+        "requests < 1 s after a 503 |"
+    )
+    print(
+        f"| flaky primary (1st attempt fails) | - | {fl['primary_share']:.2f} | share served by the primary |"
+    )
+    print(
+        f"| trace: learning on vs off | {fx['mean_s']:.2f} s, {fx['wasted']:.0f} wasted | "
+        f"{ad['mean_s']:.2f} s, {ad['wasted']:.0f} wasted | mean latency, wasted primary requests; served "
+        f"{ad['served']:.0f}/{ad['calls']:.0f} vs {fx['served']:.0f}/{fx['calls']:.0f} |"
+    )
     print(
         f"naive_503_s={down['naive_s']:.3f} ours_503_s={down['ours_after_s']:.4f} "
         f"naive_hang_s={hang['naive_s']:.3f} ours_hang_s={hang['ours_after_s']:.4f} "
         f"primary_requests_per_call={down['ours_primary_after']:.2f} "
-        f"quota_share={share:.3f} early_retries={early + early_x2}"
+        f"quota_share={share:.3f} early_retries={early + early_x2} "
+        f"hang60_ratio={h['ratio']:.3f} slow_failovers={slow['failovers']:.0f} "
+        f"flaky_primary_share={fl['primary_share']:.2f} adaptive_latency_ratio={latency_ratio:.3f} "
+        f"adaptive_wasted_ratio={wasted_ratio:.3f}"
     )
 
 

@@ -208,6 +208,8 @@ class ResilientAPI(ResilientResource):
             backoff_initial_s=self.backoff_initial_s,
             backoff_max_s=self.backoff_max_s,
             on_event=lambda kind, **fields: get_dagster_logger().info(f"{kind} {fields}"),
+            # Learned timeouts only: failing over means the snapshot (degraded), so retries follow the rules.
+            history=self.history(name),
         )
 
     def _from_snapshot(self, name: str, schema: type[BaseModel], reason: str, attempts: list[dict]) -> Pull:

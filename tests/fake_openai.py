@@ -341,6 +341,11 @@ class FakeOpenAI:
         with self._lock:
             self._scripts.setdefault(model, deque()).extend(faults)
 
+    def clear_script(self, model: str) -> None:
+        """Drop what is still queued for ``model`` (a scripted fault the client never asked for)."""
+        with self._lock:
+            self._scripts.pop(model, None)
+
     def set_default(self, model: str, fault: Fault | None) -> None:
         """What ``model`` answers once its script is empty (``None`` -> ``Fault.ok()``)."""
         _put(self._lock, self._defaults, model, fault)

@@ -217,3 +217,29 @@ def test_replaying_an_in_flight_entry_serves_it_and_the_batch_goes_on(server, tm
     assert rows[1]["outcome"].startswith("error: KeyError")
     assert store.dead_letter_entry("k-in-flight")["status"] == "replayed"
     assert json.loads(json.dumps(rows))  # plain rows for the CLI table
+
+
+def test_an_endpoint_that_became_slower_for_good_is_relearned_through_its_probes(server, tmp_path) -> None:
+    common = {"base_url": server.base_url, "api_key": "sk-test-secret", "timeout_s": 5.0}
+    endpoints = [
+        LLMEndpoint(name="primary", model=PRIMARY, max_attempts=1, **common),
+        LLMEndpoint(name="secondary", model=SECONDARY, **common),
+    ]
+    llm = make_llm(
+        server,
+        tmp_path,
+        endpoints=endpoints,
+        deadline_s=30,
+        minimum_number_of_calls=2,
+        wait_duration_in_open_state_s=0.2,
+    )
+    for _ in range(6):  # milliseconds: the learned timeout is the 2 s floor
+        ask(llm)
+    server.set_default(PRIMARY, Fault.hang(2.5))  # slower for good, but healthy
+    tiers = []
+    for _ in range(12):
+        tiers.append(ask(llm).tier)
+        time.sleep(0.25)
+        if tiers[-3:] == ["primary"] * 3:
+            break
+    assert tiers[-3:] == ["primary"] * 3, tiers  # half-open probes (configured timeout) relearned it

@@ -7,7 +7,8 @@ before it has passed.
 
 The breaker judges *calls*, not attempts: a call takes one permission (a half-open probe holds a lease
 that expires with the call's deadline, so a killed holder frees it) and reports one outcome, so a primary
-that fails the first attempt of every call but serves every call after a retry keeps serving. With a
+that fails the first attempt of every call but serves every call after a retry keeps serving. A probe
+uses the configured timeout, not the learned one, so an endpoint that became slower is relearned. With a
 ``History`` (``resources.resilience.history``) each attempt's timeout and each retry-or-fail-over choice
 come from the endpoint's recorded latencies and retry outcomes, within the classifier's hard rules.
 """
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from resources.resilience.breaker import CircuitBreaker
+from resources.resilience.breaker import BreakerState, CircuitBreaker
 from resources.resilience.classify import Action, CircuitOpen, Decision, classify, failure_class
 from resources.resilience.deadline import Deadline
 from resources.resilience.ratelimit import RateLimiter
@@ -95,6 +96,8 @@ def call_endpoint(
     decisions: list[Decision] = []
     waited = 0.0
     held = False  # a breaker permission this call must report or release
+    probing = False  # a half-open probe: it gets the configured timeout (an endpoint that slowed down
+    # for good is relearned there, instead of being cut at its old, learned timeout forever)
 
     def settle(success_s: float | None = None) -> None:
         """Report the call's one outcome to the breaker."""
@@ -141,7 +144,7 @@ def call_endpoint(
         if not permission.allowed:
             left = f"{permission.retry_in_s:.1f}s left"
             raise fail(classify(CircuitOpen(f"breaker {permission.state.value}, {left}")))
-        held = True
+        held, probing = True, permission.state is BreakerState.half_open
     retried_after: str | None = None  # the failure class the current attempt retries
     try:
         while True:
@@ -149,7 +152,10 @@ def call_endpoint(
                 wait_for_limiter()
             if deadline.remaining() < MIN_ATTEMPT_S:
                 raise fail(Decision(Action.failover, "deadline reached"))
-            timeout, timeout_why = history.timeout(timeout_s) if history else (timeout_s, "configured")
+            learned = history is not None and not probing
+            timeout, timeout_why = (
+                history.timeout(timeout_s) if learned and history else (timeout_s, "configured")
+            )
             timeout = deadline.attempt_timeout(timeout)
             started, wall = time.monotonic(), time.time()
             try:
