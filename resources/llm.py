@@ -228,8 +228,12 @@ class ResilientLLM(ResilientResource):
         )
         history = self.history(name)
         later = configured[configured.index(endpoint) + 1 :]
-        # What failing over would cost: the next tier's median latency, when its history knows it.
-        failover_s = self.history(_breaker_name(later[0])).typical_s() if later else None
+        # What failing over would cost: the next tier's median latency; with no record of it yet, this
+        # endpoint's own (tiers of one chain answer alike); None when there is no next tier.
+        failover_s = None
+        if later:
+            following = self.history(_breaker_name(later[0])).typical_s(min_samples=1)
+            failover_s = following if following is not None else history.typical_s(min_samples=1)
         conversation = list(messages)
         max_tokens, reasks, raised, trimmed = self.max_tokens, 0, False, False
         while True:

@@ -12,8 +12,9 @@ The rules (``Learning``; ``enabled=False`` turns both off and the fixed settings
   be retried; a 429's Retry-After is always waited when it fits), the chance that the next attempt
   succeeds is estimated from this endpoint's record for that class of failure (Laplace-smoothed), and the
   expected time to an answer by retrying (wait + p x latency + (1 - p) x (timeout + failover)) is compared
-  with failing over now (the next tier's median latency). Fewer than ``min_samples`` observations: retry,
-  as the rules say.
+  with failing over now (the next tier's median latency). A retry that succeeds at least ``retry_worth_p``
+  of the time is always made (failing over is fast but degraded). Fewer than ``min_samples``
+  observations: retry, as the rules say.
 
 Hand-written because no library learns per-endpoint timeouts and retry odds with state shared across
 processes (Envoy's outlier detection and gRPC hedging are the references; neither runs in Python here).
@@ -50,6 +51,13 @@ class Learning(BaseModel):
     timeout_quantile: float = Field(default=0.95, gt=0, le=1)
     timeout_multiplier: float = Field(default=4.0, ge=1)
     timeout_floor_s: float = Field(default=2.0, gt=0)
+    retry_worth_p: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A retry at least this likely to succeed is always worth it: failing over is fast but "
+        "degraded (a fallback tier), so time alone must not decide.",
+    )
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -83,9 +91,9 @@ class History:
     def active(self) -> bool:
         return self.learning.enabled and self.store is not None
 
-    def typical_s(self) -> float | None:
+    def typical_s(self, *, min_samples: int | None = None) -> float | None:
         """The median latency of successful attempts, when there are enough of them."""
-        if len(self.latencies) < self.learning.min_samples:
+        if not self.latencies or len(self.latencies) < (min_samples or self.learning.min_samples):
             return None
         return quantile(self.latencies, 0.5)
 
@@ -118,6 +126,9 @@ class History:
         latency = typical if typical is not None else timeout_s
         by_retry = wait_s + p * latency + (1 - p) * (timeout_s + failover_s)
         facts |= {"expected_retry_s": round(by_retry, 3), "expected_failover_s": round(failover_s, 3)}
+        if p >= self.learning.retry_worth_p:
+            facts["why"] = f"a retry usually succeeds here (p >= {self.learning.retry_worth_p:g})"
+            return True, facts
         retry = by_retry <= failover_s
         facts["why"] = "retrying is expected to answer sooner" if retry else "failing over is expected sooner"
         return retry, facts
