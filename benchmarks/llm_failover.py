@@ -119,7 +119,7 @@ def quota(server: FakeOpenAI, store: Path, *, believed: float = 1.0) -> tuple[fl
         model=PRIMARY,
         base_url=server.base_url,
         api_key="k",
-        requests_per_minute=int(rpm),
+        requests_per_minute=int(rpm * believed),
         max_attempts=5,
     )
     llm = ResilientLLM(endpoints=[endpoint], store_url=f"sqlite:///{store}", deadline_s=60)
