@@ -87,19 +87,15 @@ class PlanBook:
         status: PlanStatus,
         target: str | None = None,
         note: str = "",
-    ) -> tuple[Plan, bool]:
-        """Insert the plan unless one with ``key`` exists; returns (the stored plan, created)."""
+    ) -> Plan:
+        """Insert the plan unless one with ``key`` exists (then that one is returned unchanged): a retried
+        tick or a second sensor process gets the plan decided first."""
         now = time.time()
-        row: dict[str, Any] = dict(key=key, trigger_run_id=trigger_run_id, action=action, job=job)
-        row["assets"] = list(assets)
+        row: dict[str, Any] = dict(trigger_run_id=trigger_run_id, action=action, job=job, assets=list(assets))
         row |= dict(checks=list(checks), incident_ids=list(incident_ids), target=target, run_id=None)
         row |= dict(status=status, note=note, created_at=now, updated_at=now)
         with self.store.transaction() as connection:
-            existing = connection.execute(select(remediation_plans).where(remediation_plans.c.key == key))
-            if (found := existing.mappings().first()) is not None:
-                return _plan(found), False
-            connection.execute(remediation_plans.insert().values(row))
-        return _plan(row), True
+            return _plan(self.store.locked_row(connection, remediation_plans, key, row))
 
     def move(
         self,

@@ -234,7 +234,7 @@ class Planner:
         note: str = "",
         target: str | None = None,
     ) -> Plan:
-        plan, _ = self.book.add(
+        return self.book.add(
             key=key,
             trigger_run_id=run.run_id,
             action=str(action),
@@ -246,7 +246,6 @@ class Planner:
             target=target,
             note=note,
         )
-        return plan
 
     def _request(self, plan: Plan) -> RunRequest:
         tags = {
