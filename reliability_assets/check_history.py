@@ -69,33 +69,53 @@ def all_checks_passed(instance: DagsterInstance, run_id: str, asset: AssetKey) -
     return lineage_passed(instance, run_id, asset, upstream=())
 
 
-def lineage_passed(
+@dataclass(frozen=True)
+class Lineage:
+    """The verdict of ``lineage`` and what it rests on (for the sentence a person reads)."""
+
+    passed: bool | None
+    planned: frozenset[str] = frozenset()  # "asset:check" planned on the asset and upstream
+    failed: tuple[str, ...] = ()  # the asset's failed checks, then upstream ERROR ones "(upstream)"
+    missing: tuple[str, ...] = ()  # planned, never reported
+
+
+def lineage(
     instance: DagsterInstance, run_id: str, asset: AssetKey, *, upstream: Iterable[AssetKey]
-) -> bool | None:
+) -> Lineage:
     """May the materialization of ``asset`` in ``run_id`` move state (become a drift reference, last-good
-    data, a champion)? True when every check planned on it in that run passed and no ERROR check failed on
+    data, a champion)? Passed when every check planned on it in that run passed and no ERROR check failed on
     an ``upstream`` asset in the same run (non-blocking ones included: a drifted input poisons what is
-    built from it). False as soon as one of those failed, or when the run ended with a check of ``asset``
-    unreported; None while the run is still going and a verdict is pending."""
+    built from it). Not passed as soon as one of those failed, or when the run ended with a check
+    unreported; ``passed`` is None while the run is still going and a verdict is pending."""
     run = instance.get_run_by_id(run_id)
     if run is None:
-        return False
+        return Lineage(False)
     upstream = set(upstream) - {asset}
     planned, evaluations = run_evaluations(instance, run_id, {asset, *upstream})
     name = asset.to_user_string()
-    mine = [e for e in evaluations if e.asset == name]
-    if any(not e.passed for e in mine):
-        return False
-    if any(not e.passed and e.severity == "ERROR" for e in evaluations if e.asset != name):
-        return False
-    reported = {f"{e.asset}:{e.check}" for e in evaluations}
-    if planned <= reported:  # planned checks are logged when the run is created: this is final
-        return True
-    if not run.is_finished:
-        return None
-    # The run is over: an unreported check of the asset itself is a failure; an upstream one that never
-    # reported (its step was skipped or died) cannot vouch for the data either.
-    return False
+    failed = sorted(f"{e.asset}:{e.check}" for e in evaluations if e.asset == name and not e.passed)
+    failed += [
+        f"{e.asset}:{e.check} (upstream)"
+        for e in evaluations
+        if e.asset != name and not e.passed and e.severity == "ERROR"
+    ]
+    missing = tuple(sorted(planned - {f"{e.asset}:{e.check}" for e in evaluations}))
+    if failed:
+        passed: bool | None = False
+    elif not missing:  # planned checks are logged when the run is created: this is final
+        passed = True
+    elif not run.is_finished:
+        passed = None
+    else:  # the run is over: an unreported check (its step skipped or died) cannot vouch for the data
+        passed = False
+    return Lineage(passed, frozenset(planned), tuple(failed), missing)
+
+
+def lineage_passed(
+    instance: DagsterInstance, run_id: str, asset: AssetKey, *, upstream: Iterable[AssetKey]
+) -> bool | None:
+    """``lineage(...).passed``: the verdict alone."""
+    return lineage(instance, run_id, asset, upstream=upstream).passed
 
 
 def upstream_of(context: Any, asset: AssetKey) -> set[AssetKey]:

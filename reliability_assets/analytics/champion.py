@@ -55,7 +55,7 @@ def settle_candidate(
     ``wait_s``; past that the candidate stays a candidate. Says what happened."""
     import time
 
-    from reliability_assets.check_history import lineage_passed, run_evaluations, upstream_of
+    from reliability_assets.check_history import lineage, upstream_of
 
     record = next((v for v in registry.versions(MODEL_NAME) if v.version == candidate.version), None)
     if record is None or record.status != "candidate":
@@ -65,21 +65,14 @@ def settle_candidate(
     key = AssetKey("churn_model")
     upstream = upstream_of(context, key)
     deadline = time.monotonic() + wait_s
-    while (verdict := lineage_passed(context.instance, trained_in, key, upstream=upstream)) is None:
+    while (verdict := lineage(context.instance, trained_in, key, upstream=upstream)).passed is None:
         if time.monotonic() > deadline:
             return f"candidate {candidate.version}: its checks are still running: the champion stays"
         time.sleep(1.0)
-    planned, evaluations = run_evaluations(context.instance, trained_in, {key, *upstream})
-    if not planned:
+    if not verdict.planned:
         return f"no checks ran on candidate {candidate.version}: the champion stays"
-    if not verdict:
-        failed = sorted(f"{e.asset}:{e.check}" for e in evaluations if not e.passed)
-        failed = [f for f in failed if f.startswith("churn_model:")] + [
-            f"{e.asset}:{e.check} (upstream)"
-            for e in evaluations
-            if not e.passed and e.severity == "ERROR" and e.asset != "churn_model"
-        ]
-        missing = sorted(planned - {f"{e.asset}:{e.check}" for e in evaluations})
+    if not verdict.passed:
+        failed, missing = verdict.failed, verdict.missing
         detail = f"failed: {', '.join(failed)}" if failed else f"not evaluated: {', '.join(missing)}"
         registry.record_checks(MODEL_NAME, candidate.version, passed=False, run_id=trained_in, detail=detail)
         return f"kept the champion: candidate {candidate.version} {detail}"
