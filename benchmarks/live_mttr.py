@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 
 from reliability_assets.alerts import alert_cooldowns  # noqa: E402
 from reliability_assets.check_history import run_evaluations  # noqa: E402
-from reliability_assets.remediation_plans import PlanBook, remediation_plans  # noqa: E402
-from reliability_assets.scenarios import FINAL, run_config  # noqa: E402
+from reliability_assets.remediation_plans import remediation_plans  # noqa: E402
+from reliability_assets.scenarios import plans_settled, run_config  # noqa: E402
 from reliability_assets.testing.live import LiveDagster, hermetic_env, webhook_receiver  # noqa: E402
 from resources.store import ReliabilityStore  # noqa: E402
 
@@ -42,13 +42,9 @@ def trial(live: LiveDagster, store: ReliabilityStore, hook: list, index: int) ->
     seen = len(hook)
     run_id = live.ui.launch("reference_pipeline", run_config=run_config("corrupted") | IN_PROCESS)
     live.ui.wait(run_id, timeout_s=600)
-    book = PlanBook(store)
-
-    def settled() -> object | None:
-        plans = book.list(trigger_run_id=run_id)
-        return plans if plans and all(p.status in FINAL for p in plans) else None
-
-    (plan,) = live.wait(f"trial {index}: the fallback plan", settled, 600)
+    (plan,) = live.wait(
+        f"trial {index}: the fallback plan", lambda: plans_settled(store, run_id, wait_for_plan=True), 600
+    )
     with live.instance() as instance:
         _, evaluations = run_evaluations(instance, run_id, AssetKey("customers"))
         failed_at = next(e.timestamp for e in evaluations if e.check == "gx_suite" and not e.passed)

@@ -10,6 +10,7 @@ sensors run in the daemon, on its schedule, against runs started by the webserve
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from reliability_assets.policy import CHAOS_TAG
@@ -26,23 +27,33 @@ def run_config(scenario: str, *, size: int | None = None, seed: int | None = Non
     return {"resources": {"source": {"config": config}}}
 
 
-def settle(
-    store: Any, run_id: str, *, failed: list[tuple[str, str]], wait_for_plan: bool, timeout_s: float
-) -> list[Any]:
-    """Wait until the sensors recorded every ``failed`` (asset, check) of ``run_id`` on an incident,
-    planned for the run (when expected) and every plan of it is final."""
+def plans_settled(
+    store: Any, run_id: str, *, failed: Sequence[tuple[str, str]] = (), wait_for_plan: bool
+) -> list[Any] | None:
+    """The plans of ``run_id`` once the sensors have recorded every ``failed`` (asset, check) of it on an
+    incident, planned for it (when ``wait_for_plan``) and every plan is final; None until then."""
     from reliability_assets.incidents import IncidentLog
     from reliability_assets.remediation_plans import PlanBook
 
-    book, incidents = PlanBook(store), IncidentLog(store)
+    plans = PlanBook(store).list(trigger_run_id=run_id)
+    incidents = IncidentLog(store)
+    seen = all(incidents.was_recorded(asset=a, check=c, evaluation_id=run_id) for a, c in failed)
+    done = seen and all(p.status in FINAL for p in plans) and (plans or not wait_for_plan)
+    return plans if done else None
+
+
+def settle(
+    store: Any, run_id: str, *, failed: Sequence[tuple[str, str]], wait_for_plan: bool, timeout_s: float
+) -> list[Any]:
+    """Wait for ``plans_settled``; past ``timeout_s``, the plans as they stand."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        plans = book.list(trigger_run_id=run_id)
-        seen = all(incidents.was_recorded(asset=a, check=c, evaluation_id=run_id) for a, c in failed)
-        done = seen and all(p.status in FINAL for p in plans) and (plans or not wait_for_plan)
-        if done or time.monotonic() > deadline:
-            return plans
+    while (plans := plans_settled(store, run_id, failed=failed, wait_for_plan=wait_for_plan)) is None:
+        if time.monotonic() > deadline:
+            from reliability_assets.remediation_plans import PlanBook
+
+            return PlanBook(store).list(trigger_run_id=run_id)
         time.sleep(1.0)
+    return plans
 
 
 def run_scenario(

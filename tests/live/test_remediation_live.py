@@ -28,7 +28,7 @@ from reliability_assets.incidents import IncidentLog
 from reliability_assets.registry import ModelRegistry
 from reliability_assets.remediation import ACTION_TAG, REMEDIATES_TAG
 from reliability_assets.remediation_plans import PlanBook
-from reliability_assets.scenarios import FINAL, run_config
+from reliability_assets.scenarios import plans_settled, run_config
 from reliability_assets.testing.live import LiveDagster, hermetic_env, webhook_receiver
 from resources.store import ReliabilityStore
 from tests.support import BIN, REPO
@@ -61,17 +61,13 @@ class Story:
         return self.live.ui.wait(run_id, timeout_s=RUN_TIMEOUT_S) | {"runId": run_id}
 
     def settled(self, run_id: str, *, expect_plan: bool, timeout_s: float = 300.0) -> list[Any]:
-        book = PlanBook(self.store)
-
-        def probe() -> list[Any] | None:
-            plans = book.list(trigger_run_id=run_id)
-            if expect_plan and not plans:
-                return None
-            return plans if all(p.status in FINAL for p in plans) else None
-
         if not expect_plan:  # give the sensor a few ticks to (not) act
             time.sleep(15)
-        return self.live.wait(f"plans of run {run_id[:8]} to settle", probe, timeout_s)
+        return self.live.wait(
+            f"plans of run {run_id[:8]} to settle",
+            lambda: plans_settled(self.store, run_id, wait_for_plan=expect_plan),
+            timeout_s,
+        )
 
     def remediation_runs(self, action: str | None = None) -> list[Any]:
         with self.live.instance() as instance:
