@@ -69,7 +69,7 @@ def quantile(values: list[float], q: float) -> float:
 class History:
     """One endpoint's record, read once per call (the store is asked again only to write)."""
 
-    store: ReliabilityStore | None
+    store: ReliabilityStore
     name: str
     learning: Learning = field(default_factory=Learning)
     latencies: list[float] = field(default_factory=list)
@@ -89,7 +89,7 @@ class History:
 
     @property
     def active(self) -> bool:
-        return self.learning.enabled and self.store is not None
+        return self.learning.enabled
 
     def typical_s(self, *, min_samples: int | None = None) -> float | None:
         """The median latency of successful attempts, when there are enough of them."""
@@ -135,7 +135,7 @@ class History:
 
     def record(self, *, latency_s: float | None = None, retried: tuple[str, bool] | None = None) -> None:
         """Add a successful attempt's latency and/or the outcome of a retry after a ``failure`` class."""
-        if not self.active or self.store is None:
+        if not self.active:
             return
         window = self.learning.window
         with self.store.transaction() as connection:

@@ -152,10 +152,10 @@ def call_endpoint(
                 wait_for_limiter()
             if deadline.remaining() < MIN_ATTEMPT_S:
                 raise fail(Decision(Action.failover, "deadline reached"))
-            learned = history is not None and not probing
-            timeout, timeout_why = (
-                history.timeout(timeout_s) if learned and history else (timeout_s, "configured")
-            )
+            if history is not None and not probing:
+                timeout, timeout_why = history.timeout(timeout_s)
+            else:
+                timeout, timeout_why = timeout_s, "configured"
             timeout = deadline.attempt_timeout(timeout)
             started, wall = time.monotonic(), time.time()
             try:
