@@ -237,16 +237,12 @@ class IncidentLog:
     def mitigate_by_id(self, incident_id: str, *, at: float, run_id: str | None, note: str) -> Incident:
         """open | action_failed -> mitigated, after a remediation's effect was verified."""
         with self.store.transaction() as c:
-            incident = self._get(c, incident_id)
-            self._lock_head(c, incident.asset, incident.check)
-            return self._mitigate(c, self._get(c, incident_id), at, run_id, note)
+            return self._mitigate(c, self._locked(c, incident_id), at, run_id, note)
 
     def remediation_failed(self, incident_id: str, *, at: float, run_id: str | None, note: str) -> Incident:
         """open | mitigated -> action_failed: the automatic action did not take effect."""
         with self.store.transaction() as c:
-            incident = self._get(c, incident_id)
-            self._lock_head(c, incident.asset, incident.check)
-            incident = self._get(c, incident_id)
+            incident = self._locked(c, incident_id)
             if incident.status == "resolved":
                 return incident
             entry = _entry("remediation failed", at, run_id, note)
@@ -365,6 +361,12 @@ class IncidentLog:
 
     def _lock_head(self, c: Connection, asset: str, check: str) -> None:
         self.store.locked_row(c, incident_heads, f"{asset}:{check}", {"incident_id": None})
+
+    def _locked(self, c: Connection, incident_id: str) -> Incident:
+        """The incident, read again once its (asset, check) head is locked (as every transition does)."""
+        incident = self._get(c, incident_id)
+        self._lock_head(c, incident.asset, incident.check)
+        return self._get(c, incident_id)
 
     def _current(self, c: Connection, asset: str, check: str) -> Incident | None:
         query = select(incidents).where(

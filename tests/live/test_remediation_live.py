@@ -40,6 +40,8 @@ RUN_TIMEOUT_S = 420.0
 MAX_ACTIONS = 3  # the raw sources' policy (reliability_policy's default)
 #: The Launchpad's executor choice for these runs: in-process (one process, imports paid once).
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+#: The e-mail channel's password: it must reach no file of the deployment (store, event logs, logs).
+PLANTED = "pw-PLANTED-7731"
 
 
 @dataclass
@@ -91,7 +93,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
             home,
             RELIABILITY_ALERT_WEBHOOK_URL=hook_url,
             # No SMTP server on port 9: delivery fails at send time, every time.
-            RELIABILITY_ALERT_EMAIL_URL="mailto://oncall:secret@example.com:9?smtp=127.0.0.1"
+            RELIABILITY_ALERT_EMAIL_URL=f"mailto://oncall:{PLANTED}@example.com:9?smtp=127.0.0.1"
             "&from=alerts@example.com&to=oncall@example.com&mode=insecure",
         )
         live = LiveDagster(home, project=REPO, env=env)
@@ -282,3 +284,12 @@ def test_five_corrupted_runs_in_a_row_stay_within_the_bound_and_say_so(story: St
     ]
     assert any(f"NOT launched: {MAX_ACTIONS} automatic actions on customers" in t for t in titles), titles
     assert any("NOT launched" in body for _, _, body in story.hook)
+
+
+def test_the_channel_password_reaches_no_file_of_the_deployment(story: Story) -> None:
+    leaks = [
+        str(path.relative_to(story.live.home))
+        for path in story.live.home.rglob("*")
+        if path.is_file() and PLANTED.encode() in path.read_bytes()
+    ]
+    assert leaks == []
