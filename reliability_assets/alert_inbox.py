@@ -8,6 +8,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from reliability_assets.policy import COMPUTE_RETRY, OWNERS
+from resources.redaction import redact_metadata
 from resources.reliability import ReliabilityStoreResource
 
 INBOX_LIMIT = 200
@@ -46,11 +47,13 @@ def alert_inbox(context: AssetExecutionContext, reliability: ReliabilityStoreRes
     frame = inbox_frame(reliability)
     shown = frame.head(20)[["at", "severity", "asset", "check", "status", "incident", "title"]]
     context.add_output_metadata(
-        {
-            "alerts": len(frame),
-            "errors": int((frame["severity"] == "ERROR").sum()),
-            "latest": MetadataValue.md(shown.to_markdown(index=False) if len(shown) else "no alerts"),
-        }
+        redact_metadata(
+            {
+                "alerts": len(frame),
+                "errors": int((frame["severity"] == "ERROR").sum()),
+                "latest": MetadataValue.md(shown.to_markdown(index=False) if len(shown) else "no alerts"),
+            }
+        )
     )
     return frame
 

@@ -14,7 +14,6 @@ once: a receiver that got the message but answered too late gets it again on ret
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,12 +30,13 @@ from reliability_assets.alert_channels import (  # re-exported: alerts is the pu
     plugin,
     validate_channels,
 )
+from resources.redaction import redact, redacted_logger
 from resources.store import ReliabilityStore, ensure_tables, metadata
 
 if TYPE_CHECKING:
     from apprise import Apprise
 
-log = logging.getLogger(__name__)
+log = redacted_logger(__name__)
 __all__ = ["ENV_VARS", "Alert", "AlertConfigError", "AlertOutcome", "AlertRouter", "validate_channels"]
 
 _SEVERITY_RANK = {"WARN": 1, "ERROR": 2}
@@ -296,8 +296,8 @@ class AlertRouter:
             lines.append(f"Incident `{row['incident_id']}`")
         try:
             result = self._apprise.notify(
-                body="\n".join(lines),
-                title=f"[{row['severity']}] {row['title']}",
+                body=redact("\n".join(lines)),
+                title=redact(f"[{row['severity']}] {row['title']}"),
                 notify_type=_NOTIFY_TYPES[row["severity"]],
                 body_format="markdown",
                 tag=list(names),

@@ -9,6 +9,7 @@ from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field
 
 from resources.llm import ResilientLLM
+from resources.redaction import redact_metadata, redacted_logger
 
 REPLAYABLE = ("open", "in_flight")
 
@@ -37,11 +38,14 @@ def replay_entries(llm: ResilientLLM, keys: list[str]) -> list[dict[str, str]]:
 def replay_dead_letters(context: OpExecutionContext, config: ReplayConfig, llm: ResilientLLM) -> Output[int]:
     rows = replay_entries(llm, config.keys)
     for row in rows:
-        context.log.info(f"{row['key']}: {row['outcome']}")
+        redacted_logger(context.log).info(f"{row['key']}: {row['outcome']}")
     table = "| key | outcome |\n| --- | --- |\n" + "\n".join(f"| {r['key']} | {r['outcome']} |" for r in rows)
     served = sum(r["outcome"].startswith("served") for r in rows)
     return Output(
-        served, metadata={"replayed": len(rows), "served": served, "entries": MetadataValue.md(table)}
+        served,
+        metadata=redact_metadata(
+            {"replayed": len(rows), "served": served, "entries": MetadataValue.md(table)}
+        ),
     )
 
 

@@ -48,8 +48,10 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
     """The code location around any resources (tests and other deployments pass their own). A wrong alert
     channel URL fails here, naming its variable: alerting must not break later, inside a sensor tick."""
     from reliability_assets.alert_channels import validate_channels
+    from resources.redaction import register_resources
 
     validate_channels()
+    register_resources(resources)  # the variables behind every EnvVar are masked wherever they appear
     return Definitions(
         assets=[*ASSETS, alert_inbox, reliability_scorecard],
         asset_checks=ASSET_CHECKS,

@@ -12,7 +12,6 @@ a note with the tiered LLM (rule-based when no model answers); ``review``/``revi
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import secrets
 import textwrap
@@ -25,12 +24,13 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
+from resources.redaction import redacted_logger
 from resources.store import ReliabilityStore, ensure_tables, metadata
 
 if TYPE_CHECKING:
     from resources.llm import ResilientLLM
 
-log = logging.getLogger(__name__)
+log = redacted_logger(__name__)
 
 #: ``action_failed``: an automatic remediation did not take effect (a person must act). Status names fit the
 #: deployed column (16 characters).

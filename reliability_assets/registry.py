@@ -10,7 +10,6 @@ per name (a unique ``(name, seq)`` makes a lost update fail loudly instead of fo
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import time
 from collections.abc import Mapping
@@ -21,9 +20,10 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy import Connection, RowMapping, select
 
+from resources.redaction import redacted_logger
 from resources.store import ReliabilityStore, _dialect_insert, ensure_tables, metadata
 
-log = logging.getLogger(__name__)
+log = redacted_logger(__name__)
 
 Status = Literal["candidate", "passed", "failed"]
 MoveKind = Literal["promote", "rollback"]

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from reliability_assets.policy import COMPUTE_RETRY, OWNERS
 from reliability_assets.scorecard import as_text, chart_markdown, chart_png, scorecard_for
+from resources.redaction import redact_metadata
 from resources.reliability import ReliabilityStoreResource
 
 
@@ -41,16 +42,18 @@ def reliability_scorecard(
     chart_path.parent.mkdir(parents=True, exist_ok=True)
     chart_path.write_bytes(png)
     context.add_output_metadata(
-        {
-            "scorecard": MetadataValue.md(as_text(frame)),
-            "chart": MetadataValue.md(chart_markdown(png)),
-            "chart_path": MetadataValue.path(str(chart_path)),
-            "window_days": config.window_days,
-            "uptime_pct": _number(overall["uptime_pct"]),
-            "mttr_s": _number(overall["mttr_s"]),
-            "auto_resolved_pct": _number(overall["auto_resolved_pct"]),
-            "incidents": int(overall["incidents"]),
-        }
+        redact_metadata(
+            {
+                "scorecard": MetadataValue.md(as_text(frame)),
+                "chart": MetadataValue.md(chart_markdown(png)),
+                "chart_path": MetadataValue.path(str(chart_path)),
+                "window_days": config.window_days,
+                "uptime_pct": _number(overall["uptime_pct"]),
+                "mttr_s": _number(overall["mttr_s"]),
+                "auto_resolved_pct": _number(overall["auto_resolved_pct"]),
+                "incidents": int(overall["incidents"]),
+            }
+        )
     )
     return frame
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from resources.base import ResilientResource
 from resources.llm_request import reask_prompt, send, trim
 from resources.llm_request import request_key as key_of
+from resources.redaction import redact, redact_metadata, redact_text, register_fields
 from resources.resilience import (
     Action,
     Attempt,
@@ -84,7 +85,7 @@ class LLMResult(BaseModel, Generic[T]):
         per_tier: dict[str, int] = {}
         for attempt in self.attempts:
             per_tier[attempt["endpoint"]] = per_tier.get(attempt["endpoint"], 0) + 1
-        return {
+        return redact_metadata({
             "llm/tier": self.tier,
             "llm/degraded": self.degraded,
             "llm/deferred": self.deferred,
@@ -102,7 +103,7 @@ class LLMResult(BaseModel, Generic[T]):
             "llm/cost_usd": round(self.cost_usd, 6),
             "llm/screening": self.screening,
             "llm/dead_letter_key": self.dead_letter_key or "",
-        }
+        })
 
 
 class ResilientLLM(ResilientResource):
@@ -131,6 +132,7 @@ class ResilientLLM(ResilientResource):
         """Ask for a ``schema`` answer to ``messages``. ``untrusted`` texts (already inside the messages)
         are screened for prompt injection first. ``source`` names the caller in the dead-letter queue."""
         deadline = Deadline(self.deadline_s)
+        register_fields(self)  # before anything is logged or stored: its keys are masked at every sink
         active_chaos = self.chaos if chaos is None else chaos
         log = get_dagster_logger()
         call = _Call(key=key_of(messages, schema), source=source, messages=messages)
@@ -305,7 +307,7 @@ class ResilientLLM(ResilientResource):
                     continue
                 emit("failover", endpoint=endpoint.name, action=action.value, reason=failure.decision.reason)
                 return None
-            attempts.extend(tried)
+            attempts.extend(self._redact_attempts(tried))  # a served call's failed attempts too
             usage = completion.usage
             prompt = usage.prompt_tokens if usage else budget.tokens
             completion_tokens = usage.completion_tokens if usage else 0
@@ -321,11 +323,8 @@ class ResilientLLM(ResilientResource):
             }
 
     def _redact(self, text: str) -> str:
-        """A provider may echo a key back in an error or refusal: no key reaches logs, metadata, store."""
-        for endpoint in self.endpoints:
-            if endpoint.api_key:
-                text = text.replace(endpoint.api_key, "***")
-        return text
+        """A provider may echo a key back in an error, a code or a refusal: mask it before it is kept."""
+        return redact_text(text)
 
     def _redact_attempts(self, attempts: list[Attempt]) -> list[Attempt]:
         for attempt in attempts:
@@ -372,6 +371,11 @@ class ResilientLLM(ResilientResource):
         self, call: _Call, output: T, tier: str, *, degraded: bool = True, **usage: Any
     ) -> LLMResult[T]:
         self.store.end_request(call.key, served_by=tier)
+        # A model may repeat a key it saw (in an error, a prompt): the answer goes on to metadata, the
+        # cache and the asset's output, so it is masked here, once, for all of them.
+        dumped = output.model_dump(mode="json")
+        if (masked := redact(dumped)) != dumped:
+            output = type(output).model_validate(masked)
         return call.result(output=output, tier=tier, degraded=degraded, **usage)
 
     def _defer(self, call: _Call, reason: str) -> LLMResult[Any]:

@@ -9,6 +9,7 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from resources.paths import dagster_home
+from resources.redaction import register_fields  # importing it redacts get_dagster_logger() too
 
 if TYPE_CHECKING:
     from resources.store import ReliabilityStore
@@ -29,6 +30,7 @@ class StoreBackedResource(ConfigurableResource):
         if self._store is None:
             from resources.store import ReliabilityStore
 
+            register_fields(self)  # its keys, tokens and URL passwords are masked at every sink
             self._store = ReliabilityStore(self.store_url)
         return self._store
 

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from resources.paths import dagster_home
+from resources.redaction import install_on_engine, register_fields
 
 STORE_URL_ENV = "RELIABILITY_STORE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -129,6 +130,7 @@ class ReliabilityStore:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_store_url()
+        register_fields({"store_url": self.url})
         self.engine = _engine(self.url, os.getpid())  # a forked child must not reuse its parent's pool
 
     @property
@@ -329,5 +331,6 @@ def _engine(url: str, _pid: int) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, json_serializer=lambda v: json.dumps(v, default=str))
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    install_on_engine(engine)  # every write, from every module, is redacted here
     _create_tables(engine)
     return engine

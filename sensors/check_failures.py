@@ -36,6 +36,7 @@ from dagster import (
 from reliability_assets.check_history import CheckCursor, Evaluation, executions_since
 from reliability_assets.remediation import ACTION_TAG, Action, ReliabilityPolicy, policies_from
 from resources.llm import ResilientLLM
+from resources.redaction import redacted_logger
 from resources.reliability import ReliabilityStoreResource
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def router(store: Any, context: Any) -> AlertRouter:
     try:
         return AlertRouter(store)
     except AlertConfigError as error:
-        context.log.error(f"alert channels unusable, alerts go to the inbox only: {error}")
+        redacted_logger(context.log).error(f"alert channels unusable, alerts go to the inbox only: {error}")
         return AlertRouter(store, channels={})
 
 
@@ -133,7 +134,9 @@ def send_alert(
     try:
         return alerts.send(alert, routes=channels).alert_id
     except Exception as error:  # the store or a channel plugin: log it, never stop the tick's actions
-        context.log.error(f"alert on {asset}:{check} not recorded: {type(error).__name__}: {error}")
+        redacted_logger(context.log).error(
+            f"alert on {asset}:{check} not recorded: {type(error).__name__}: {error}"
+        )
         return None
 
 
@@ -189,7 +192,9 @@ def _on_failure(
             policy=policy,
         )
         incident = incidents.detected(incident.id, at=time.time(), alert_id=alert_id)
-        context.log.info(f"{asset}:{check} failed in run {run_id[:8]}: {said}; {incident.id}")
+        redacted_logger(context.log).info(
+            f"{asset}:{check} failed in run {run_id[:8]}: {said}; {incident.id}"
+        )
     if not incident.triage:  # also on a tick retried after a crash mid-triage
         text, tier = triage(incident, llm=triage_llm)
         incident = incidents.set_triage(incident.id, text=text, tier=tier)
@@ -250,7 +255,7 @@ def evaluate(
     try:
         alerts.retry_pending()
     except Exception as error:  # an outbox retry must not undo the tick's decisions
-        context.log.error(f"alert outbox retry failed: {type(error).__name__}: {error}")
+        redacted_logger(context.log).error(f"alert outbox retry failed: {type(error).__name__}: {error}")
     said = planner.summary()
     if not said:
         said = (
@@ -259,7 +264,7 @@ def evaluate(
         said += f"; waiting for {len(state.pending)} failing run(s) to end" if state.pending else ""
     skip = None if requests else SkipReason(said)
     if requests:
-        context.log.info(said)
+        redacted_logger(context.log).info(said)
     yield SensorResult(run_requests=requests, cursor=state.dump(), skip_reason=skip)
 
 

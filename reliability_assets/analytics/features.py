@@ -10,6 +10,7 @@ from reliability_assets.analytics.generator import AS_OF, ORDER_WINDOW_DAYS
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import COMPUTE_RETRY, OWNERS
 from reliability_assets.remediation import reliability_policy
+from resources.redaction import redact_metadata
 
 NUMERIC_FEATURES = (
     "recency_days",
@@ -95,11 +96,13 @@ def customer_features(
     date, plus the last quarter's orders and revenue; the model, segments and KPIs read from here."""
     features = compute_customer_features(customers, orders, as_of=AS_OF)
     context.add_output_metadata(
-        table_metadata(
-            features,
-            as_of=AS_OF.isoformat(),
-            customers_without_orders=int((features["frequency_365d"] == 0).sum()),
-            median_recency_days=float(features["recency_days"].median()),
+        redact_metadata(
+            table_metadata(
+                features,
+                as_of=AS_OF.isoformat(),
+                customers_without_orders=int((features["frequency_365d"] == 0).sum()),
+                median_recency_days=float(features["recency_days"].median()),
+            )
         )
     )
     return features

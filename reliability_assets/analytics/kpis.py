@@ -6,6 +6,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, asset, asset_check
 from reliability_assets.analytics.generator import AS_OF
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import COMPUTE_RETRY, DAILY, OWNERS
+from resources.redaction import redact, redact_metadata
 
 HIGH_RISK = 0.5
 ALL = "all"
@@ -72,12 +73,14 @@ def executive_kpis(
     kpis = compute_kpis(customer_segments, customer_features)
     total = kpis[kpis["segment"] == ALL].iloc[0]
     context.add_output_metadata(
-        table_metadata(
-            kpis,
-            revenue_365d=float(total["revenue_365d"]),
-            active_customers=int(total["active_customers"]),
-            high_risk_share=float(total["high_risk_share"]),
-            revenue_at_risk=float(total["revenue_at_risk"]),
+        redact_metadata(
+            table_metadata(
+                kpis,
+                revenue_365d=float(total["revenue_365d"]),
+                active_customers=int(total["active_customers"]),
+                high_risk_share=float(total["high_risk_share"]),
+                revenue_at_risk=float(total["revenue_at_risk"]),
+            )
         )
     )
     return kpis
@@ -93,15 +96,19 @@ def executive_kpis_reconcile(executive_kpis: pd.DataFrame) -> AssetCheckResult:
     segments = executive_kpis[executive_kpis["segment"] != ALL]
     total = executive_kpis[executive_kpis["segment"] == ALL]
     if len(total) != 1:
-        return AssetCheckResult(passed=False, description=f"expected one '{ALL}' row, found {len(total)}")
+        return AssetCheckResult(
+            passed=False, description=redact(f"expected one '{ALL}' row, found {len(total)}")
+        )
     gaps = {column: round(float(segments[column].sum() - total[column].iloc[0]), 2) for column in SUMMED}
     # Revenue columns are rounded per row: allow one cent per segment.
     off = {column: gap for column, gap in gaps.items() if abs(gap) > 0.01 * len(segments)}
     return AssetCheckResult(
         passed=not off,
-        description=None
-        if not off
-        else "segments do not add up to the total: "
-        + ", ".join(f"{column} off by {gap}" for column, gap in off.items()),
-        metadata={f"gap_{column}": gap for column, gap in gaps.items()},
+        description=redact(
+            None
+            if not off
+            else "segments do not add up to the total: "
+            + ", ".join(f"{column} off by {gap}" for column, gap in off.items())
+        ),
+        metadata=redact_metadata({f"gap_{column}": gap for column, gap in gaps.items()}),
     )

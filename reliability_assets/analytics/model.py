@@ -28,6 +28,7 @@ from reliability_assets.analytics.features import CATEGORICAL_FEATURES, NUMERIC_
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import COMPUTE_RETRY, OWNERS, WEEKLY
 from reliability_assets.remediation import reliability_policy
+from resources.redaction import redact, redact_metadata
 from resources.reliability import ReliabilityStoreResource
 
 if TYPE_CHECKING:
@@ -139,16 +140,18 @@ def churn_model(
     model = train_churn_model(labelled_features(customer_features, customers))
     register_candidate(_registry(reliability), model, run_id=context.run.run_id)
     context.add_output_metadata(
-        {
-            "version": model.version,
-            "data_version": model.data_version,
-            "holdout_auc": model.holdout_auc,
-            "auc_floor": AUC_FLOOR,
-            "base_rate": model.base_rate,
-            "n_train": model.n_train,
-            "n_holdout": model.n_holdout,
-            "features": MetadataValue.json(model.features),
-        }
+        redact_metadata(
+            {
+                "version": model.version,
+                "data_version": model.data_version,
+                "holdout_auc": model.holdout_auc,
+                "auc_floor": AUC_FLOOR,
+                "base_rate": model.base_rate,
+                "n_train": model.n_train,
+                "n_holdout": model.n_holdout,
+                "features": MetadataValue.json(model.features),
+            }
+        )
     )
     return model
 
@@ -161,14 +164,18 @@ def churn_model_auc_floor(churn_model: ChurnModel) -> AssetCheckResult:
     return AssetCheckResult(
         passed=passed,
         severity=AssetCheckSeverity.ERROR,
-        description=None
-        if passed
-        else f"holdout AUC {churn_model.holdout_auc} is below the floor {AUC_FLOOR}: model not promoted",
-        metadata={
-            "holdout_auc": churn_model.holdout_auc,
-            "auc_floor": AUC_FLOOR,
-            "version": churn_model.version,
-        },
+        description=redact(
+            None
+            if passed
+            else f"holdout AUC {churn_model.holdout_auc} is below the floor {AUC_FLOOR}: model not promoted"
+        ),
+        metadata=redact_metadata(
+            {
+                "holdout_auc": churn_model.holdout_auc,
+                "auc_floor": AUC_FLOOR,
+                "version": churn_model.version,
+            }
+        ),
     )
 
 
@@ -194,8 +201,8 @@ def churn_model_beats_champion(
         what = "no champion yet: the first model that passes its checks becomes it"
         return AssetCheckResult(
             passed=True,
-            description=what if champion is None else "the candidate is the champion",
-            metadata={**base, "champion": champion.version if champion else "none"},
+            description=redact(what if champion is None else "the candidate is the champion"),
+            metadata=redact_metadata({**base, "champion": champion.version if champion else "none"}),
         )
     _, x_holdout, _, y_holdout = holdout_split(labelled_features(customer_features, customers))
     champion_auc = round(
@@ -205,16 +212,20 @@ def churn_model_beats_champion(
     return AssetCheckResult(
         passed=passed,
         severity=AssetCheckSeverity.ERROR,
-        description=None
-        if passed
-        else f"candidate {churn_model.version} AUC {churn_model.holdout_auc} is more than "
-        f"{CHAMPION_TOLERANCE} below champion {champion.version} ({champion_auc}) on the same holdout",
-        metadata={
-            **base,
-            "champion": champion.version,
-            "champion_auc": champion_auc,
-            "tolerance": CHAMPION_TOLERANCE,
-        },
+        description=redact(
+            None
+            if passed
+            else f"candidate {churn_model.version} AUC {churn_model.holdout_auc} is more than "
+            f"{CHAMPION_TOLERANCE} below champion {champion.version} ({champion_auc}) on the same holdout"
+        ),
+        metadata=redact_metadata(
+            {
+                **base,
+                "champion": champion.version,
+                "champion_auc": champion_auc,
+                "tolerance": CHAMPION_TOLERANCE,
+            }
+        ),
     )
 
 
@@ -269,15 +280,17 @@ def churn_scores(
     scores = score_customers(model, customer_features)
     bands: dict[str, Any] = scores["risk_band"].value_counts().reindex(RISK_LABELS, fill_value=0).to_dict()
     context.add_output_metadata(
-        table_metadata(
-            scores,
-            model_version=model.version,
-            candidate_version=churn_model.version,
-            champion_decision=decision,
-            degraded=degraded,
-            champion_history=MetadataValue.md(registry.history_markdown(MODEL_NAME)),
-            mean_churn_probability=round(float(scores["churn_probability"].mean()), 4),
-            **{f"customers_{band}_risk": int(n) for band, n in bands.items()},
+        redact_metadata(
+            table_metadata(
+                scores,
+                model_version=model.version,
+                candidate_version=churn_model.version,
+                champion_decision=decision,
+                degraded=degraded,
+                champion_history=MetadataValue.md(registry.history_markdown(MODEL_NAME)),
+                mean_churn_probability=round(float(scores["churn_probability"].mean()), 4),
+                **{f"customers_{band}_risk": int(n) for band, n in bands.items()},
+            )
         )
     )
     return scores

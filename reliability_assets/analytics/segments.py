@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, asset
 
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import COMPUTE_RETRY, OWNERS
+from resources.redaction import redact_metadata
 
 NEW_CUSTOMER_DAYS = 90
 SEGMENTS = ("new", "champions", "loyal", "at_risk", "hibernating", "promising")
@@ -61,6 +62,6 @@ def customer_segments(
     segments = assign_segments(customer_features, churn_scores)
     counts = segments["segment"].value_counts().reindex(SEGMENTS, fill_value=0)
     context.add_output_metadata(
-        table_metadata(segments, **{f"segment_{name}": int(n) for name, n in counts.items()})
+        redact_metadata(table_metadata(segments, **{f"segment_{name}": int(n) for name, n in counts.items()}))
     )
     return segments

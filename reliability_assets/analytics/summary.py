@@ -28,6 +28,7 @@ from reliability_assets.checks.llm_output import ungrounded_numbers
 from reliability_assets.policy import CHAOS_TAG, DAILY, OWNERS, STEP_RETRY
 from reliability_assets.remediation import ACTION_TAG, REASON_TAG, reliability_policy
 from resources.llm import ResilientLLM
+from resources.redaction import redact, redact_metadata
 
 KPI_COLUMNS = (
     "customers",
@@ -193,8 +194,8 @@ def executive_summary(
     )
     if result.deferred and config.fail_when_deferred:
         raise Failure(
-            f"sent to human review ({result.reason}); dead letter {result.dead_letter_key}",
-            metadata=result.metadata(),
+            redact(f"sent to human review ({result.reason}); dead letter {result.dead_letter_key}"),
+            metadata=redact_metadata(result.metadata()),
             allow_retries=False,
         )
     brief = result.output if result.output is not None else template_brief(executive_kpis)
@@ -225,11 +226,13 @@ def _outputs(
     summary = render_markdown(brief, executive_kpis)
     yield Output(
         summary,
-        metadata={
-            "summary": MetadataValue.md(summary),
-            "brief": MetadataValue.json(json.loads(brief.model_dump_json())),
-            **meta,
-        },
+        metadata=redact_metadata(
+            {
+                "summary": MetadataValue.md(summary),
+                "brief": MetadataValue.json(json.loads(brief.model_dump_json())),
+                **meta,
+            }
+        ),
     )
     prose = " ".join([brief.headline, *(i.text for i in brief.insights), *brief.risks])
     ungrounded, cited = ungrounded_numbers(prose, executive_kpis)
@@ -237,15 +240,17 @@ def _outputs(
         check_name="grounded",
         passed=not ungrounded,
         severity=AssetCheckSeverity.ERROR,
-        description=None
-        if not ungrounded
-        else f"cites {len(ungrounded)} number(s) not in executive_kpis: {', '.join(ungrounded[:10])}",
-        metadata={"numbers_cited": cited, "ungrounded": json.dumps(ungrounded)},
+        description=redact(
+            None
+            if not ungrounded
+            else f"cites {len(ungrounded)} number(s) not in executive_kpis: {', '.join(ungrounded[:10])}"
+        ),
+        metadata=redact_metadata({"numbers_cited": cited, "ungrounded": json.dumps(ungrounded)}),
     )
     yield AssetCheckResult(
         check_name="served_by_model",
         passed=served is None,
         severity=AssetCheckSeverity.WARN,
-        description=served,
-        metadata={"tier": str(meta["tier"]), "skipped": json.dumps(skipped or {})},
+        description=redact(served),
+        metadata=redact_metadata({"tier": str(meta["tier"]), "skipped": json.dumps(skipped or {})}),
     )

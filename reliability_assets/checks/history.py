@@ -30,6 +30,7 @@ from dagster import (
 
 from reliability_assets.metadata import column_schema
 from reliability_assets.policy import COMPUTE_RETRY
+from resources.redaction import redact, redact_metadata
 
 ROW_COUNT, COLUMN_SCHEMA = "dagster/row_count", "dagster/column_schema"
 _SEVERITIES = {"error": AssetCheckSeverity.ERROR, "warn": AssetCheckSeverity.WARN}
@@ -123,9 +124,11 @@ def build_volume_check(
                 check_name=name,
                 passed=True,
                 severity=level,
-                description=f"{label}: not enough history yet ({len(counts)} previous materialization(s) "
-                f"with {ROW_COUNT}, {min_history} needed)",
-                metadata=metadata,
+                description=redact(
+                    f"{label}: not enough history yet ({len(counts)} previous materialization(s) "
+                    f"with {ROW_COUNT}, {min_history} needed)"
+                ),
+                metadata=redact_metadata(metadata),
             )
         median = statistics.median(counts)
         change = rows / median - 1 if median else (float("inf") if rows else 0.0)
@@ -136,9 +139,13 @@ def build_volume_check(
             check_name=name,
             passed=abs(change) <= max_change,
             severity=level,
-            description=f"{label}: {rows:,} rows is {abs(change):.0%} {direction} the median {baseline} "
-            f"of the last {len(counts)} materializations",
-            metadata={**metadata, "baseline_median": float(median), "change": round(change, 4)},
+            description=redact(
+                f"{label}: {rows:,} rows is {abs(change):.0%} {direction} the median {baseline} "
+                f"of the last {len(counts)} materializations"
+            ),
+            metadata=redact_metadata(
+                {**metadata, "baseline_median": float(median), "change": round(change, 4)}
+            ),
         )
 
     return _volume
@@ -219,15 +226,19 @@ def build_schema_check(
                 check_name=name,
                 passed=True,
                 severity=level,
-                description=f"{label}: first materialization: schema recorded"
-                if not before
-                else f"{label}: nothing to compare with: no {COLUMN_SCHEMA} on the last {len(before)} "
-                "materialization(s); record it with reliability_assets.metadata.table_metadata",
-                metadata={
-                    "columns": len(after),
-                    "schema": MetadataValue.json(after),
-                    "current_schema": source,
-                },
+                description=redact(
+                    f"{label}: first materialization: schema recorded"
+                    if not before
+                    else f"{label}: nothing to compare with: no {COLUMN_SCHEMA} on the last {len(before)} "
+                    "materialization(s); record it with reliability_assets.metadata.table_metadata"
+                ),
+                metadata=redact_metadata(
+                    {
+                        "columns": len(after),
+                        "schema": MetadataValue.json(after),
+                        "current_schema": source,
+                    }
+                ),
             )
         # Unchanged means: like the previous materialization (a change seen twice is the new normal), or
         # like the last one whose checks all passed (a fallback restoring the good schema after a bad one
@@ -253,16 +264,20 @@ def build_schema_check(
             check_name=name,
             passed=not failing,
             severity=level,
-            description=f"{label}: schema changed {since}: {changes}"
-            if failing
-            else f"{label}: schema unchanged {since}" + (f" ({changes})" if rows else ""),
-            metadata={
-                "differences": MetadataValue.md(table_md if rows else "no differences"),
-                **counts,
-                "columns": len(after),
-                "compared_with_run": record.run_id,
-                "current_schema": source,
-            },
+            description=redact(
+                f"{label}: schema changed {since}: {changes}"
+                if failing
+                else f"{label}: schema unchanged {since}" + (f" ({changes})" if rows else "")
+            ),
+            metadata=redact_metadata(
+                {
+                    "differences": MetadataValue.md(table_md if rows else "no differences"),
+                    **counts,
+                    "columns": len(after),
+                    "compared_with_run": record.run_id,
+                    "current_schema": source,
+                }
+            ),
         )
 
     return _schema
