@@ -48,9 +48,11 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
     """The code location around any resources (tests and other deployments pass their own). A wrong alert
     channel URL fails here, naming its variable: alerting must not break later, inside a sensor tick."""
     from reliability_assets.alert_channels import validate_channels
+    from reliability_assets.preflight import check_store_urls, preflight_executor
     from resources.redaction import register_resources
 
     validate_channels()
+    check_store_urls(resources)  # parsed here; opened (probed) before a run's first step
     register_resources(resources)  # the variables behind every EnvVar are masked wherever they appear
     return Definitions(
         assets=[*ASSETS, alert_inbox, reliability_scorecard],
@@ -65,6 +67,8 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
             *build_run_outcome_sensors(),
         ],
         resources=dict(resources),
+        # Refuses a run whose Launchpad values, chaos tag or store cannot work, before any step starts.
+        executor=preflight_executor(resources),
     )
 
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from dagster import AssetKey, MetadataValue
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 POLICY_KEY = "reliability/policy"
 #: Run tags a remediation run carries: the action, a sentence saying why, and what triggered it.
@@ -62,6 +62,21 @@ class ReliabilityPolicy(BaseModel):
     )
     max_actions: int = Field(default=3, ge=0)
     window_s: float = Field(default=6 * 3600, gt=0)
+
+    @field_validator("routes")
+    @classmethod
+    def _known_routes(cls, routes: dict[str, list[str]]) -> dict[str, list[str]]:
+        """A misspelt route would silently send nothing: only 'all', 'inbox' and channel names."""
+        from reliability_assets.alert_channels import ENV_VARS
+
+        known = ("all", "inbox", *ENV_VARS)
+        for severity, names in routes.items():
+            if unknown := [name for name in names if name not in known]:
+                raise ValueError(
+                    f"routes[{severity!r}]: unknown alert route(s) {unknown}. Fix: use 'all', 'inbox' or a "
+                    f"channel name ({', '.join(ENV_VARS)}; each is set by its RELIABILITY_ALERT_*_URL)"
+                )
+        return routes
 
     @model_validator(mode="after")
     def _rollback_needs_a_job(self) -> ReliabilityPolicy:

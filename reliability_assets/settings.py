@@ -68,8 +68,20 @@ def _secret(name: str) -> EnvVar | None:
     return EnvVar(name) if os.environ.get(name) else None
 
 
+def _chaos(variable: str, allowed: tuple[str, ...]) -> str:
+    """A fault-injection variable, refused at load when it names no mode (a typo would inject nothing)."""
+    from resources.chaos import check_chaos
+
+    try:
+        return check_chaos(os.environ.get(variable, ""), where=variable, allowed=allowed)
+    except ValueError as error:
+        raise SettingsError(f"invalid environment:\n  {error}") from None
+
+
 def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
     """Primary and secondary OpenAI-compatible models, then a local server; any of them may be absent."""
+    from resources.chaos import LLM_FAULTS
+
     key = _secret("OPENAI_API_KEY")
     base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     env = os.environ.get
@@ -105,7 +117,7 @@ def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
                 context_window=8_192,
             ),
         ],
-        chaos=env("RELIABILITY_CHAOS", ""),
+        chaos=_chaos("RELIABILITY_CHAOS", LLM_FAULTS),
         deadline_s=deadline_s,
     )
 
@@ -113,11 +125,13 @@ def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
 def reference_source(settings: Settings) -> RawSource:
     """The HTTP API when ``RELIABILITY_API_URL`` is set (``make api`` serves one), else the generator."""
     if settings.api_url:
+        from resources.chaos import API_FAULTS, API_TEST_FAULTS
+
         return ApiSource(
             api=ResilientAPI(
                 base_url=settings.api_url,
                 token=_secret("RELIABILITY_API_TOKEN"),
-                chaos=os.environ.get("RELIABILITY_API_CHAOS", ""),
+                chaos=_chaos("RELIABILITY_API_CHAOS", (*API_FAULTS, *API_TEST_FAULTS)),
             )
         )
     return SyntheticSource(scenario=settings.scenario, seed=settings.seed, size=settings.size)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dagster import Config, get_dagster_logger
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from resources.base import ResilientResource
 from resources.llm_request import reask_prompt, send, trim
@@ -35,6 +35,7 @@ from resources.resilience import (
     call_endpoint,
 )
 from resources.screening import Verdict, screen
+from resources.spool import drain_spool, spool_dead_letter
 from resources.tokens import count_messages
 
 if TYPE_CHECKING:
@@ -79,31 +80,35 @@ class LLMResult(BaseModel, Generic[T]):
     cost_usd: float = 0.0
     latency_s: float = 0.0
     screening: str = "allow"
+    store_unavailable: str = ""  # why the store could not be used: only non-network tiers could serve
 
     def metadata(self) -> dict[str, Any]:
         """What an asset puts in its materialization metadata (no prompts, no secrets)."""
         per_tier: dict[str, int] = {}
         for attempt in self.attempts:
             per_tier[attempt["endpoint"]] = per_tier.get(attempt["endpoint"], 0) + 1
-        return redact_metadata({
-            "llm/tier": self.tier,
-            "llm/degraded": self.degraded,
-            "llm/deferred": self.deferred,
-            "llm/attempts": sum(per_tier.values()),
-            "llm/attempts_per_tier": json.dumps(per_tier),
-            "llm/skipped": json.dumps(self.skipped),
-            "llm/waited_s": round(sum(a.get("waited_s", 0.0) for a in self.attempts), 3),
-            "llm/latency_s": round(self.latency_s, 3),
-            # The last attempt's timeout: learned from the endpoint's latencies, or the configured one.
-            "llm/timeout_s": next(
-                (a["timeout_s"] for a in reversed(self.attempts) if a.get("timeout_s")), 0.0
-            ),
-            "llm/prompt_tokens": self.prompt_tokens,
-            "llm/completion_tokens": self.completion_tokens,
-            "llm/cost_usd": round(self.cost_usd, 6),
-            "llm/screening": self.screening,
-            "llm/dead_letter_key": self.dead_letter_key or "",
-        })
+        return redact_metadata(
+            {
+                "llm/tier": self.tier,
+                "llm/degraded": self.degraded,
+                "llm/deferred": self.deferred,
+                "llm/attempts": sum(per_tier.values()),
+                "llm/attempts_per_tier": json.dumps(per_tier),
+                "llm/skipped": json.dumps(self.skipped),
+                "llm/waited_s": round(sum(a.get("waited_s", 0.0) for a in self.attempts), 3),
+                "llm/latency_s": round(self.latency_s, 3),
+                # The last attempt's timeout: learned from the endpoint's latencies, or the configured one.
+                "llm/timeout_s": next(
+                    (a["timeout_s"] for a in reversed(self.attempts) if a.get("timeout_s")), 0.0
+                ),
+                "llm/prompt_tokens": self.prompt_tokens,
+                "llm/completion_tokens": self.completion_tokens,
+                "llm/cost_usd": round(self.cost_usd, 6),
+                "llm/screening": self.screening,
+                "llm/dead_letter_key": self.dead_letter_key or "",
+                "llm/store": f"unavailable: {self.store_unavailable}" if self.store_unavailable else "ok",
+            }
+        )
 
 
 class ResilientLLM(ResilientResource):
@@ -117,6 +122,13 @@ class ResilientLLM(ResilientResource):
     max_cost_usd_per_call: float | None = Field(
         default=None, description="Skip an endpoint whose worst-case cost (prompt + max_tokens) exceeds this."
     )
+
+    @field_validator("chaos")
+    @classmethod
+    def _known_chaos(cls, value: str) -> str:
+        from resources.chaos import LLM_FAULTS, check_chaos
+
+        return check_chaos(value, where="chaos", allowed=LLM_FAULTS)
 
     def generate(
         self,
@@ -143,7 +155,12 @@ class ResilientLLM(ResilientResource):
             log.info(line)
 
         request = {"messages": messages, "schema": f"{schema.__module__}:{schema.__qualname__}"}
-        self.store.begin_request(key=call.key, source=source, request=request)
+        try:
+            self.store.begin_request(key=call.key, source=source, request=request)
+            if moved := drain_spool(self.store):
+                emit("spool_drained", dead_letters=moved)
+        except Exception as error:  # a store that cannot be opened or written: see _without_store
+            return self._without_store(call, error, deterministic, emit)
         verdicts = [screen(text) for text in untrusted]
         worst = max((v.verdict for v in verdicts), key=list(Verdict).index, default=Verdict.allow)
         call.screening = worst.value
@@ -365,6 +382,42 @@ class ResilientLLM(ResilientResource):
             self.store.set_dead_letter_status(key, "replayed", f"served by {result.tier} on replay")
         return result
 
+    def _without_store(
+        self, call: _Call, error: Exception, deterministic: Callable[[], T] | None, emit: Callable[..., None]
+    ) -> LLMResult[Any]:
+        """The store is down: no provider is called (without the shared breakers and rate limits, every
+        process would hammer a failing or rate-limited provider, and an unrecorded request would be lost
+        if the step died), so the deterministic tier serves, saying why. With no deterministic tier the
+        request is kept in the local spool (``resources.spool``) and moved into the store when it is back."""
+        why = getattr(error, "description", None) or f"{type(error).__name__}: {error}"
+        call.store_unavailable = self._redact(" ".join(str(why).split())[:500])
+        for endpoint in self.endpoints:
+            call.skipped[endpoint.name] = "not sent: the reliability store (breakers, rate limits) is down"
+        emit("store_unavailable", reason=call.store_unavailable)
+        if deterministic is not None:
+            emit("served", tier="deterministic")
+            return call.result(output=deterministic(), tier="deterministic", degraded=True)
+        reason = self._redact(
+            f"every tier exhausted: the reliability store is down ({call.store_unavailable})"
+        )
+        entry = {
+            "key": call.key,
+            "source": call.source,
+            "reason": reason,
+            "request": {"messages": call.messages},
+        }
+        path = spool_dead_letter({**entry, "attempts": []})
+        call.events.append({"event": "dead_letter", "key": call.key, "spooled_to": str(path)})
+        get_dagster_logger().warning(json.dumps(call.events[-1]))
+        return call.result(
+            output=None,
+            tier="human_review",
+            degraded=True,
+            deferred=True,
+            dead_letter_key=call.key,
+            reason=f"{reason}; kept in {path} until the store is back",
+        )
+
     # --- results ------------------------------------------------------------------------------------
 
     def _served(
@@ -412,9 +465,11 @@ class _Call:
     skipped: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     screening: str = Verdict.allow.value
+    store_unavailable: str = ""
 
     def result(self, **fields: Any) -> LLMResult[Any]:
         return LLMResult(
+            store_unavailable=self.store_unavailable,
             attempts=[a.as_dict() for a in self.attempts],
             skipped=self.skipped,
             events=self.events,

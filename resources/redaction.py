@@ -41,7 +41,6 @@ MASK = "***"
 MIN_SECRET_LEN = 6
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
 _SECRET_FIELD = re.compile(r"(api_key|token|secret|password|passwd|credential)", re.IGNORECASE)
-_ALWAYS_ENV = ("RELIABILITY_STORE_URL",)
 _ALERT_ENV = re.compile(r"^RELIABILITY_ALERT_[A-Z]+_URL$")
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@/\s]+)(?=@)")
 _SHAPES = (
@@ -51,7 +50,7 @@ _SHAPES = (
 
 _lock = threading.Lock()
 _registered: set[str] = set()
-_env_names: set[str] = set(_ALWAYS_ENV)
+_env_names: set[str] = set()
 
 
 def register(*values: str | None) -> None:

@@ -35,10 +35,11 @@ from sqlalchemy import (
     select,
 )
 
-from resources.paths import dagster_home
 from resources.redaction import install_on_engine, register_fields
+from resources.store_url import STORE_URL_ENV, check_store_url, default_store_url, unavailable
 
-STORE_URL_ENV = "RELIABILITY_STORE_URL"
+__all__ = ["STORE_URL_ENV", "ReliabilityStore", "default_store_url"]
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 metadata = MetaData()
@@ -101,13 +102,6 @@ quarantine = Table(
 )
 
 
-def default_store_url() -> str:
-    """``RELIABILITY_STORE_URL``, else a SQLite file in ``$DAGSTER_HOME`` (or ``.dagster_home``)."""
-    if os.environ.get(STORE_URL_ENV):
-        return os.environ[STORE_URL_ENV]
-    return f"sqlite:///{dagster_home() / 'reliability_store.sqlite'}"
-
-
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -129,9 +123,14 @@ class ReliabilityStore:
     """One engine per URL per process; tables are created on first use."""
 
     def __init__(self, url: str | None = None) -> None:
-        self.url = url or default_store_url()
+        """Raises ``StoreConfigError`` for a URL that cannot work and ``StoreUnavailable`` (not retried by a
+        step RetryPolicy) when the database cannot be reached or written; both name the setting."""
+        self.url = check_store_url(url)
         register_fields({"store_url": self.url})
-        self.engine = _engine(self.url, os.getpid())  # a forked child must not reuse its parent's pool
+        try:
+            self.engine = _engine(self.url, os.getpid())  # a forked child must not reuse its parent's pool
+        except Exception as error:  # the driver's errors differ per database: all mean "cannot use it"
+            raise unavailable(url, self.url, error) from None
 
     @property
     def is_sqlite(self) -> bool:
@@ -328,7 +327,14 @@ def _dialect_insert(engine: Engine, table: Table) -> Any:
 def _engine(url: str, _pid: int) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True, json_serializer=lambda v: json.dumps(v, default=str))
+    # A database that does not answer must fail the first use within seconds, not hang the step.
+    connect_args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        json_serializer=lambda v: json.dumps(v, default=str),
+        connect_args=connect_args,
+    )
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     install_on_engine(engine)  # every write, from every module, is redacted here

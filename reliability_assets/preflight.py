@@ -1,0 +1,172 @@
+"""Checks a run must pass before any of its steps starts: the Launchpad's resource values against the
+constraints Dagster's config schema cannot express, the ``reliability/chaos`` tag, and the reliability
+store.
+
+Dagster checks run config against the schema at launch: types, required fields and enums. A pydantic
+constraint such as ``deadline_s > 0`` or ``size >= 50`` is only applied when a step builds the resource,
+so ``llm.deadline_s: -5`` used to fail the summary step after every upstream asset had run, three times
+under the RetryPolicy. Dagster has no run-start hook, but the executor is the run's first user code: this
+one (``preflight_executor``, Dagster's default ``multi_or_in_process_executor`` with a check in front)
+refuses the run before it starts a step, with every problem at once, each naming the field and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
+
+from dagster import Executor, ExecutorDefinition, multi_or_in_process_executor
+
+from reliability_assets.policy import CHAOS_TAG
+from resources.redaction import redact_text
+
+if TYPE_CHECKING:
+    from dagster import InitExecutorContext
+
+
+class PreflightError(Exception):
+    """The run was refused before any step: the message lists each problem with its fix."""
+
+
+def resource_problems(resources: Mapping[str, Any], run_config: Mapping[str, Any]) -> list[str]:
+    """Each Launchpad value under ``resources.<key>.config`` that the resource's own model rejects."""
+    from pydantic import TypeAdapter, ValidationError
+
+    problems = []
+    given = run_config.get("resources") or {}
+    for key, section in given.items():
+        resource = resources.get(key)
+        fields = getattr(type(resource), "model_fields", None)
+        config = (section or {}).get("config") if isinstance(section, Mapping) else None
+        if not fields or not isinstance(config, Mapping):
+            continue
+        for name, value in config.items():
+            field = fields.get(name)
+            if field is None:
+                continue  # Dagster's schema already rejects unknown fields at launch
+            adapter: TypeAdapter[Any] = TypeAdapter(Annotated[(field.annotation, *field.metadata)])
+            try:
+                adapter.validate_python(_resolve_env(value))
+            except ValidationError as error:
+                for detail in error.errors():
+                    where = ".".join(str(p) for p in (key, "config", name, *detail["loc"]))
+                    default = "" if field.is_required() else f" (default {field.get_default()!r})"
+                    problems.append(
+                        f"resources.{where} = {_short(detail.get('input'))}: {detail['msg']}. Fix: change "
+                        f"it in the Launchpad, or remove it to use the code location's value{default}."
+                    )
+    return problems
+
+
+def chaos_problems(tags: Mapping[str, str]) -> list[str]:
+    from resources.chaos import check_chaos
+
+    value = tags.get(CHAOS_TAG)
+    try:
+        check_chaos(value or "", where=f"run tag {CHAOS_TAG}")
+    except ValueError as error:
+        return [str(error)]
+    return []
+
+
+def _store_urls(resources: Mapping[str, Any]) -> list[str | None]:
+    """The distinct store URLs of the resources that keep state in the store (None: the default)."""
+    urls: list[str | None] = []
+    for resource in resources.values():
+        if "store_url" in getattr(type(resource), "model_fields", {}):
+            url = _resolve_env(resource.store_url)
+            if url not in urls:
+                urls.append(url)
+    return urls
+
+
+def check_store_urls(resources: Mapping[str, Any]) -> None:
+    """When the code location loads: every store URL parses (no connection, no SQLAlchemy import)."""
+    from resources.store_url import check_store_url
+
+    for url in _store_urls(resources):
+        check_store_url(url)
+
+
+def store_problems(resources: Mapping[str, Any]) -> list[str]:
+    """Open every store the resources use (each URL once): a wrong URL or a database that does not answer
+    stops the run here, not in the first step that happens to need it."""
+    from resources.store import ReliabilityStore
+
+    problems = []
+    for url in _store_urls(resources):
+        try:
+            ReliabilityStore(url)
+        except Exception as error:  # StoreConfigError or StoreUnavailable: both say what to fix
+            problems.append(getattr(error, "description", None) or str(error))
+    return problems
+
+
+def preflight_executor(resources: Mapping[str, Any]) -> ExecutorDefinition:
+    """Dagster's default executor (same config: ``multiprocess`` or ``in_process``) that first runs the
+    checks above against the run and refuses it, before any step, if one fails."""
+    base = multi_or_in_process_executor
+    assert base.executor_creation_fn is not None
+
+    def create(init_context: InitExecutorContext) -> Executor:
+        assert base.executor_creation_fn is not None
+        return _PreflightExecutor(base.executor_creation_fn(init_context), resources)
+
+    return ExecutorDefinition(
+        name="preflight_executor",
+        config_schema=base.config_schema,
+        requirements=base.get_requirements,
+        executor_creation_fn=create,
+        description="The default executor (multiprocess or in_process), after checks that refuse a run "
+        "whose configuration cannot work before any step starts.",
+    )
+
+
+class _PreflightExecutor(Executor):
+    def __init__(self, inner: Executor, resources: Mapping[str, Any]) -> None:
+        self._inner = inner
+        self._resources = resources
+
+    @property
+    def retries(self) -> Any:
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self) -> Any:
+        return self._inner.step_dependency_config
+
+    def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[Any]:
+        problems = [
+            *resource_problems(self._resources, plan_context.run_config),
+            *chaos_problems(plan_context.dagster_run.tags),
+            *store_problems(self._resources),
+        ]
+        if problems:
+            raise PreflightError(
+                redact_text(
+                    f"run refused before any step started ({len(problems)} problem(s)):\n  - "
+                    + "\n  - ".join(problems)
+                )
+            )
+        yield from self._inner.execute(plan_context, execution_plan)
+
+
+def _resolve_env(value: Any) -> Any:
+    """Launchpad values as the resource will see them: ``{"env": NAME}`` is the variable's value."""
+    if isinstance(value, Mapping):
+        if set(value) == {"env"}:
+            return os.environ.get(str(value["env"]))
+        return {k: _resolve_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v) for v in value]
+    from dagster import EnvVar
+
+    if isinstance(value, EnvVar):
+        return os.environ.get(value.env_var_name)
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
