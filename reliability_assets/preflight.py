@@ -45,7 +45,8 @@ def resource_problems(resources: Mapping[str, Any], run_config: Mapping[str, Any
             field = fields.get(name)
             if field is None:
                 continue  # Dagster's schema already rejects unknown fields at launch
-            adapter: TypeAdapter[Any] = TypeAdapter(Annotated[(field.annotation, *field.metadata)])
+            annotated: Any = Annotated[(field.annotation, *field.metadata)]  # type and constraints
+            adapter: TypeAdapter[Any] = TypeAdapter(annotated)
             try:
                 adapter.validate_python(_resolve_env(value))
             except ValidationError as error:
@@ -115,7 +116,7 @@ def preflight_executor(resources: Mapping[str, Any]) -> ExecutorDefinition:
 
     return ExecutorDefinition(
         name="preflight_executor",
-        config_schema=base.config_schema,
+        config_schema=base.config_schema.as_field(),
         requirements=base.get_requirements,
         executor_creation_fn=create,
         description="The default executor (multiprocess or in_process), after checks that refuse a run "
