@@ -1,12 +1,12 @@
 """A local stand-in for the upstream customers/orders API that fails on purpose.
 
 The pipeline's HTTP source has to survive an upstream that is down, slow, rate limited, sends malformed
-records, truncated or wrongly shaped bodies, broken cursors and flaky first attempts. A real API does
-that rarely and never on cue, so this server serves the deterministic generator's data with real
-pagination and injects each failure when asked: per request with the header ``X-Reliability-Chaos:
-<mode>`` (the Dagster resource forwards the run tag ``reliability/chaos``), otherwise with the server's
-own default (``RELIABILITY_API_CHAOS`` on the command line). Every failure path can then be watched in the
-Dagster UI on purpose, and tested.
+records, values no column can hold (a 400-digit id), truncated or wrongly shaped bodies, broken cursors and
+flaky first attempts. A real API does that rarely and never on cue, so this server serves the deterministic
+generator's data with real pagination and injects each failure when asked: per request with the header
+``X-Reliability-Chaos: <mode>`` (the Dagster resource forwards the run tag ``reliability/chaos``),
+otherwise with the server's own default (``RELIABILITY_API_CHAOS`` on the command line). Every failure path
+can then be watched in the Dagster UI on purpose, and tested.
 
     python -m reliability_assets.data_api --port 8765 --chaos api_rate_limited
 
@@ -35,13 +35,23 @@ from urllib.parse import parse_qs, urlsplit
 CHAOS_HEADER = "X-Reliability-Chaos"
 #: The documented modes, then the ones that exist for testing clients.
 CHAOS_MODES = ("api_down", "api_slow", "api_rate_limited", "api_bad_records")
-CLIENT_TEST_MODES = ("api_truncated", "api_wrong_shape", "api_cursor_breaks", "api_flaky")
+CLIENT_TEST_MODES = (
+    "api_truncated",
+    "api_wrong_shape",
+    "api_cursor_breaks",
+    "api_flaky",
+    "api_out_of_range",
+)
 NO_CHAOS = ("", "none")
 DEFAULT_LIMIT, MAX_LIMIT = 500, 5000
 #: In ``api_bad_records`` the record at position p is malformed when p % BAD_EVERY == BAD_EVERY - 1,
 #: with the kind BAD_KINDS[(p // BAD_EVERY) % 3]: 5% of records, the three kinds in turn.
 BAD_EVERY = 20
 BAD_KINDS = ("missing_field", "wrong_type", "out_of_domain")
+#: In ``api_out_of_range`` the record at this position carries a 400-digit id (``customer_id`` of a
+#: customer, ``order_id`` of an order): valid JSON, a Python int, but no int64 column holds it.
+OUT_OF_RANGE_AT = 7
+OUT_OF_RANGE_ID = 10**399
 _CURSOR_PREFIX = "offset:"
 
 Record = dict[str, Any]
@@ -252,6 +262,10 @@ class DataAPI:
         rows = self._data[collection][offset : offset + count]
         if mode == "api_bad_records":
             return [_malformed(row, offset + i, collection) for i, row in enumerate(rows)]
+        if mode == "api_out_of_range" and offset <= OUT_OF_RANGE_AT < offset + len(rows):
+            rows = list(rows)
+            key = "customer_id" if collection == "customers" else "order_id"
+            rows[OUT_OF_RANGE_AT - offset] = {**rows[OUT_OF_RANGE_AT - offset], key: OUT_OF_RANGE_ID}
         return rows
 
     def _customers(self, query: dict[str, list[str]], mode: str) -> dict[str, Any]:

@@ -2,10 +2,23 @@
 record quarantine.
 
 A pull walks every page (cursor or page pagination) through ``call_endpoint``: the one classifier, breaker,
-rate limiter, deadline and Retry-After handling. Only a *complete* pull counts: its valid records replace
-the last-good snapshot (atomically) and are served; records failing the pydantic model go to the quarantine
+rate limiter, deadline and Retry-After handling. Records failing the pydantic model go to the quarantine
 table with their reason and raw payload. If the pull cannot complete (API down past the deadline, breaker
 open, a cursor that breaks mid-way), nothing partial is served: the snapshot is, marked degraded with its age.
+
+Last-good data is committed in two phases, and only after it has proven usable:
+
+    pull = api.pull("/v1/customers", schema=CustomerRecord, name="customers")  # 1. pulled, validated
+    frame = build(pull.records)   # 2. turned into the output (and stored) by the caller
+    pull.commit()                 # 3. only now does it replace the last-good snapshot (atomically)
+
+A pull never writes the snapshot by itself: if building the output fails, or the process dies before
+``commit()``, the previous snapshot is still there for the next fallback. Only a complete live pull within
+its quarantine share can be committed (``Pull.committable``).
+
+Record models bound their values (``BoundedRecord``: integers within int64, strings of at most
+``MAX_TEXT_LENGTH`` characters, finite floats, dates a frame can hold), so a record that cannot become a
+frame is quarantined with the field and the bound in its reason instead of crashing the build.
 """
 
 from __future__ import annotations
@@ -13,10 +26,12 @@ from __future__ import annotations
 import functools
 import os
 import uuid
+from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from dagster import get_dagster_logger
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from resources.base import ResilientResource
 from resources.paths import dagster_home
@@ -36,28 +51,88 @@ if TYPE_CHECKING:
 
 CHAOS_HEADER = "X-Reliability-Chaos"
 
+#: What a frame can hold: int64 columns, datetime64[ns] columns (pandas' own limits, whole days).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FRAME_EARLIEST_DATE, FRAME_LATEST_DATE = date(1677, 9, 22), date(2262, 4, 11)
+#: Any string field of a ``BoundedRecord``: longer values are quarantined, not carried into a frame.
+MAX_TEXT_LENGTH = 10_000
+
+
+class BoundedRecord(BaseModel):
+    """Base of record models for ``ResilientAPI.pull``: every value can go into a DataFrame.
+
+    Unless a field says tighter: integers within int64, strings of at most ``MAX_TEXT_LENGTH`` characters,
+    floats finite (no inf/NaN: JSON's ``1e400`` parses to inf), dates and datetimes within pandas'
+    datetime64[ns] range. A record outside them fails validation (and is quarantined) with the field and the
+    bound in its reason. Plausibility bounds (ids >= 1, dates of this century) belong on the fields.
+    """
+
+    model_config = ConfigDict(str_max_length=MAX_TEXT_LENGTH, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _fits_a_frame(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"integer outside int64: must be between {INT64_MIN} and {INT64_MAX}")
+        if isinstance(value, date):
+            day = value.date() if isinstance(value, datetime) else value
+            if not FRAME_EARLIEST_DATE <= day <= FRAME_LATEST_DATE:
+                raise ValueError(
+                    f"date outside what a frame holds: must be between {FRAME_EARLIEST_DATE} and "
+                    f"{FRAME_LATEST_DATE}"
+                )
+        return value
+
 
 class PullFailed(RuntimeError):
     """The API could not deliver a complete pull and there is no snapshot to fall back on."""
 
 
 class Pull(BaseModel):
-    """What a pull delivered and how: the asset turns this into data, metadata and checks."""
+    """What a pull delivered and how: the asset turns this into data, metadata and checks.
+
+    A live pull is a pending snapshot: ``commit()`` makes it the last-good snapshot, and is to be called
+    once its records have been turned into the output. Until then the previous snapshot stands.
+    """
 
     records: list[dict[str, Any]]
     served_from: Literal["api", "snapshot"]
     degraded: bool
+    name: str = ""
     pages: int = 0
-    received: int = 0  # records the API sent, valid or not
+    received: int = 0  # records the API (or the snapshot) held, valid or not
     quarantined: int = 0
     snapshot_age_s: float | None = None
     snapshot_written_at: float | None = None
     reason: str = ""
     attempts: list[dict[str, Any]] = Field(default_factory=list)
+    _snapshots: SnapshotStore | None = PrivateAttr(default=None)
+    _committed: Path | None = PrivateAttr(default=None)
 
     @property
     def quarantined_share(self) -> float:
         return self.quarantined / self.received if self.received else 0.0
+
+    @property
+    def committable(self) -> bool:
+        """A complete live pull whose invalid share was within the caller's bound: it may become the
+        last-good snapshot. A snapshot-served pull never is (the snapshot already is the last good)."""
+        return self._snapshots is not None
+
+    @property
+    def committed(self) -> bool:
+        return self._committed is not None
+
+    def commit(self) -> Path | None:
+        """Phase two: replace the last-good snapshot of ``name`` with these records, atomically (a crash
+        mid-write leaves the previous one). Call it after the output has been built from ``records``.
+        Idempotent; returns the snapshot's path, or None when this pull is not ``committable``."""
+        if self._snapshots is None:
+            return None
+        if self._committed is None:
+            self._committed = self._snapshots.write(self.name, self.records)
+            get_dagster_logger().info(f"committed {len(self.records)} records as the snapshot of {self.name}")
+        return self._committed
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -70,6 +145,8 @@ class Pull(BaseModel):
             "api/attempts": len(self.attempts),
             "api/waited_s": round(sum(a.get("waited_s", 0.0) for a in self.attempts), 3),
             "api/snapshot_age_s": round(self.snapshot_age_s, 1) if self.snapshot_age_s is not None else -1.0,
+            # Whether this pull becomes the last-good snapshot once its output is stored.
+            "api/commits_snapshot": self.committable,
             "api/reason": self.reason,
         }
 
@@ -103,8 +180,10 @@ class ResilientAPI(ResilientResource):
         max_quarantined_share: float = 1.0,
     ) -> Pull:
         """Every page of ``path``, validated with ``schema``; on failure, the last complete snapshot.
-        A pull with more invalid records than ``max_quarantined_share`` is served (the caller's check
-        decides) but does not become the last-good snapshot."""
+
+        Nothing is written to the snapshot here: call ``commit()`` on the result once its records have
+        become the output. A pull with more invalid records than ``max_quarantined_share`` is served (the
+        caller's check decides) but is not committable."""
         name = name or path.strip("/").replace("/", "_")
         deadline = Deadline(self.deadline_s)
         attempts: list[dict[str, Any]] = []
@@ -117,22 +196,62 @@ class ResilientAPI(ResilientResource):
             attempts.extend(a.as_dict() for a in failure.attempts)
             reason = f"pull of {path} incomplete: {failure.decision.reason}"
             log.warning(f"{reason}; serving the last snapshot of {name}")
-            return self._from_snapshot(name, schema, reason, attempts)
-        valid, rejected = _validate(raw, schema)
+            return self.from_snapshot(name, schema=schema, reason=reason, attempts=attempts)
+        valid, rejected = validate_records(raw, schema)
         from resources.store import quarantine_records
 
         quarantine_records(self.store, f"api:{name}", rejected)
-        if len(rejected) <= max_quarantined_share * len(raw):
-            self.snapshots.write(name, valid)
         log.info(f"pulled {len(raw)} records of {name} in {pages} pages; {len(rejected)} quarantined")
-        return Pull(
+        pull = Pull(
             records=valid,
             served_from="api",
             degraded=False,
+            name=name,
             pages=pages,
             received=len(raw),
             quarantined=len(rejected),
             attempts=attempts,
+        )
+        if len(rejected) <= max_quarantined_share * len(raw):
+            pull._snapshots = self.snapshots
+        return pull
+
+    def from_snapshot(
+        self,
+        name: str,
+        *,
+        schema: type[BaseModel],
+        reason: str,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> Pull:
+        """The last committed snapshot of ``name``, validated again with ``schema`` (a snapshot written
+        before a bound existed must not crash the build now: such records are quarantined), degraded.
+        ``PullFailed`` when there is none."""
+        snapshot = self.snapshots.read(name)
+        if snapshot is None:
+            raise PullFailed(
+                f"{reason}; and there is no snapshot of {name} yet to fall back on (a pull becomes the "
+                "snapshot once committed, after its output is built)"
+            )
+        valid, rejected = validate_records(snapshot.records, schema)
+        if rejected:
+            from resources.store import quarantine_records
+
+            quarantine_records(
+                self.store, f"api:{name}", [(f"in the snapshot: {why}", record) for why, record in rejected]
+            )
+            reason += f"; {len(rejected)} records of the snapshot fail validation now and were quarantined"
+        return Pull(
+            records=valid,
+            served_from="snapshot",
+            degraded=True,
+            name=name,
+            received=len(snapshot.records),
+            quarantined=len(rejected),
+            snapshot_age_s=snapshot.age_s,
+            snapshot_written_at=snapshot.written_at,
+            reason=reason,
+            attempts=list(attempts or []),
         )
 
     def send(
@@ -212,22 +331,6 @@ class ResilientAPI(ResilientResource):
             history=self.history(name),
         )
 
-    def _from_snapshot(self, name: str, schema: type[BaseModel], reason: str, attempts: list[dict]) -> Pull:
-        snapshot = self.snapshots.read(name)
-        if snapshot is None:
-            raise PullFailed(f"{reason}; and there is no snapshot of {name} yet to fall back on")
-        valid, _ = _validate(snapshot.records, schema)
-        return Pull(
-            records=valid,
-            served_from="snapshot",
-            degraded=True,
-            received=len(snapshot.records),
-            snapshot_age_s=snapshot.age_s,
-            snapshot_written_at=snapshot.written_at,
-            reason=reason,
-            attempts=attempts,
-        )
-
     def _timeout(self, seconds: float) -> Any:
         import httpx
 
@@ -246,18 +349,47 @@ def _client(base_url: str, token: str, _pid: int) -> httpx.Client:
     return httpx.Client(base_url=base_url, headers=headers)
 
 
-def _validate(raw: list[Any], schema: type[BaseModel]) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+def validate_records(
+    raw: list[Any], schema: type[BaseModel]
+) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+    """(valid records as JSON-ready dicts, [(reason, raw record)]). A reason names each failing field, the
+    rule it broke (the bound, for a value out of range) and, briefly, what it got."""
     valid: list[dict[str, Any]] = []
     rejected: list[tuple[str, Any]] = []
     for record in raw:
         try:
             valid.append(schema.model_validate(record).model_dump(mode="json"))
         except ValidationError as error:
-            reason = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors()
-            )
-            rejected.append((reason, record))
+            rejected.append(("; ".join(_reason(e) for e in error.errors()), record))
     return valid, rejected
 
 
-__all__ = ["Pull", "PullFailed", "ResilientAPI"]
+def _reason(error: Any) -> str:
+    where = ".".join(map(str, error["loc"]))
+    text = f"{where or 'record'}: {error['msg']}"
+    if where and error["type"] != "missing":
+        text += f" (got {_brief(error.get('input'))})"
+    return text
+
+
+def _brief(value: Any) -> str:
+    """A value short enough for a reason: a 400-digit id is 'a 400-digit integer', not 400 digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
+        try:
+            return f"a {len(str(abs(value)))}-digit integer"
+        except ValueError:  # beyond Python's int-to-str digit limit
+            return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
+    if isinstance(value, str) and len(value) > 40:
+        return f"a {len(value)}-character string starting {value[:20]!r}"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+__all__ = [
+    "MAX_TEXT_LENGTH",
+    "BoundedRecord",
+    "Pull",
+    "PullFailed",
+    "ResilientAPI",
+    "validate_records",
+]

@@ -1,7 +1,9 @@
 """Last-good snapshots of complete pulls, written atomically.
 
-A snapshot is replaced only by another complete pull, and only by ``os.replace`` of a fully written,
-fsynced temporary file in the same directory: a crash mid-write leaves the previous snapshot intact.
+A snapshot is replaced only by another complete pull that has proven usable (``Pull.commit()`` in
+``resources.api``, called once the pull's output is built), and only by ``os.replace`` of a fully written,
+fsynced temporary file in the same directory: a crash before the commit, or mid-write, leaves the previous
+snapshot intact.
 """
 
 from __future__ import annotations

@@ -47,11 +47,13 @@ def expected_ids() -> list[int]:
     return generate(size=SIZE).customers["customer_id"].tolist()
 
 
-def test_a_clean_pull_is_complete_and_becomes_the_snapshot(data_api, tmp_path) -> None:
+def test_a_clean_pull_is_complete_and_becomes_the_snapshot_once_committed(data_api, tmp_path) -> None:
     api = make_api(data_api.base_url, tmp_path)
     pull = pull_customers(api)
     assert (pull.served_from, pull.degraded, pull.pages) == ("api", False, 3)
     assert [r["customer_id"] for r in pull.records] == expected_ids()
+    assert api.snapshots.read("customers") is None and pull.committable  # phase one writes nothing
+    assert pull.commit() == api.snapshots.path("customers")
     assert len(api.snapshots.read("customers").records) == SIZE
     orders = api.pull("/v1/orders", schema=OrderRecord, name="orders", pagination="page")
     assert len(orders.records) == len(generate(size=SIZE).orders) and orders.pages > 1
@@ -80,12 +82,14 @@ def test_429_waits_its_retry_after_and_completes(data_api, tmp_path) -> None:
 def test_a_pull_that_cannot_complete_serves_the_last_snapshot_degraded(data_api, tmp_path, chaos) -> None:
     api = make_api(data_api.base_url, tmp_path)
     good = pull_customers(api)
+    good.commit()
     snapshot_before = api.snapshots.path("customers").read_bytes()
     pull = pull_customers(api, chaos=chaos)
     assert (pull.served_from, pull.degraded) == ("snapshot", True)
     assert pull.records == good.records  # the complete last-good data, not the pages that did arrive
     assert pull.snapshot_age_s is not None and pull.snapshot_age_s >= 0
     assert "incomplete" in pull.reason
+    assert not pull.committable and pull.commit() is None  # the snapshot already is the last good
     assert api.snapshots.path("customers").read_bytes() == snapshot_before  # not replaced by a partial pull
 
 
@@ -99,7 +103,7 @@ def test_connection_refused_falls_back_and_no_snapshot_is_a_clear_error(data_api
     dead = f"http://127.0.0.1:{_closed_port()}"
     with pytest.raises(PullFailed, match="no snapshot of customers yet"):
         pull_customers(make_api(dead, tmp_path))
-    pull_customers(make_api(data_api.base_url, tmp_path))  # a good pull leaves a snapshot
+    pull_customers(make_api(data_api.base_url, tmp_path)).commit()  # a good, committed pull: a snapshot
     pull = pull_customers(make_api(dead, tmp_path))
     assert pull.degraded and "ConnectError" in pull.reason
 
@@ -121,7 +125,7 @@ def test_invalid_records_are_quarantined_with_reason_and_payload(data_api, tmp_p
 
 def test_an_open_breaker_goes_straight_to_the_snapshot(data_api, tmp_path) -> None:
     api = make_api(data_api.base_url, tmp_path, minimum_number_of_calls=3, wait_duration_in_open_state_s=60)
-    pull_customers(api)
+    pull_customers(api).commit()
     for _ in range(3):  # three failed calls (the breaker judges calls, not attempts): it opens
         pull_customers(api, chaos="api_down")
     before = len(data_api.requests)

@@ -19,7 +19,14 @@ import pandas as pd
 import pytest
 
 from reliability_assets.analytics.generator import RawData, generate
-from reliability_assets.data_api import BAD_EVERY, CHAOS_HEADER, DataAPI, encode_cursor
+from reliability_assets.data_api import (
+    BAD_EVERY,
+    CHAOS_HEADER,
+    OUT_OF_RANGE_AT,
+    OUT_OF_RANGE_ID,
+    DataAPI,
+    encode_cursor,
+)
 from tests.support import REPO
 
 SIZE = 300
@@ -191,6 +198,21 @@ def test_api_bad_records(chaos: Any, http: httpx.Client, raw: RawData) -> None:
             out_of_domain = [i for i in bad if records[i]["amount"] < 0]
         assert missing == bad[0::3] and wrong_type == bad[1::3] and out_of_domain == bad[2::3]
         assert len(bad) / len(records) == pytest.approx(0.05, abs=0.01)
+
+
+def test_api_out_of_range(chaos: Any, http: httpx.Client, raw: RawData) -> None:
+    chaos("api_out_of_range")
+    customers, _ = walk_customers(http, limit=5)  # the one record sits on a later page, not the first
+    orders = http.get("/v1/orders", params={"per_page": 5000}).json()["data"]
+    clean = {
+        "customers": expected(raw.customers, "signup_date"),
+        "orders": expected(raw.orders, "order_date"),
+    }
+    for name, records, key in (("customers", customers, "customer_id"), ("orders", orders, "order_id")):
+        bad = [i for i, (got, want) in enumerate(zip(records, clean[name], strict=True)) if got != want]
+        assert bad == [OUT_OF_RANGE_AT]
+        assert records[OUT_OF_RANGE_AT] == {**clean[name][OUT_OF_RANGE_AT], key: OUT_OF_RANGE_ID}
+        assert len(str(records[OUT_OF_RANGE_AT][key])) == 400  # JSON carries it; no int64 column can
 
 
 def test_api_truncated(chaos: Any, http: httpx.Client) -> None:

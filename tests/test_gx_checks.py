@@ -1,6 +1,7 @@
 """GX suites as asset checks, through Dagster: blocking on critical, WARN on warning, info as metadata."""
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from dagster import (
     mem_io_manager,
 )
 
-from reliability_assets.checks.gx import SUPPORTED, build_gx_checks
+from reliability_assets.checks.gx import SUPPORTED, SuiteFileError, build_gx_checks
+from tests.support import REPO
 
 FRAME = pd.DataFrame(
     {"region": ["eu", "us", None, "eu"], "plan": ["free", "pro", "pro", "gold"], "seats": [1, 5, 3, 2]}
@@ -131,6 +133,107 @@ def test_yaml_file_suite(instance: DagsterInstance, tmp_path) -> None:
     result, checks, _ = run(instance, path)
     assert result.success and checks["gx_suite"].passed
     assert checks["gx_suite_warnings"].description.startswith("region: expect_column_values_to_not_be_null")
+
+
+UNCLOSED = (  # line 3 never closes its '{': the parser gives up at line 4, column 3
+    "expectations:\n"
+    "  - expectation: expect_column_values_to_be_in_set\n"
+    "    kwargs: {column: plan, value_set: [free, pro]\n"
+    "  - expectation: expect_column_values_to_not_be_null\n"
+    "    kwargs: {column: region}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "problem"),
+    [
+        (
+            UNCLOSED,
+            4,
+            3,
+            "expected ',' or '}', but got '-' (while parsing a flow mapping at line 3, column 13)",
+        ),
+        (  # indented one space too far: read as the continuation of "x"
+            "expectations:\n  - expectation: x\n     severity: warning\n",
+            3,
+            14,
+            "mapping values are not allowed here",
+        ),
+        ("expectations:\n\t- expectation: x\n", 2, 1, "found character '\\t' that cannot start any token"),
+        ("expectations:\n  - kwargs: {regex: a: b}\n", 2, 22, "expected ',' or '}', but got ':'"),
+    ],
+)
+def test_a_yaml_syntax_error_names_the_file_line_column_and_fix(
+    tmp_path, text, line, column, problem
+) -> None:
+    path = (tmp_path / "suites" / "accounts.yaml").resolve()
+    path.parent.mkdir()
+    path.write_text(text)
+    with pytest.raises(SuiteFileError) as raised:
+        build_gx_checks("accounts", path)
+    message = str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__  # not a yaml traceback
+    first = message.splitlines()[0]
+    assert first.startswith(f"GX suite 'gx_suite' of accounts: invalid YAML in {path} ")
+    assert f"at line {line}, column {column}: {problem}" in first
+    assert f"\n  {path}:{line}:{column}\n" in message  # what editors and terminals open at the spot
+    source = text.splitlines()[line - 1].replace("\t", " ")
+    assert f"    {line} | {source}\n" in message and "^" in message
+    assert f"\nFix: correct the YAML at line {line}, column {column} of {path}" in message
+    assert "reload the code location" in message
+
+
+def test_the_fix_points_back_to_where_an_unclosed_bracket_opened(tmp_path) -> None:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(UNCLOSED)
+    with pytest.raises(
+        SuiteFileError, match=r"or earlier, from line 3, column 13, where a flow mapping began"
+    ):
+        build_gx_checks("accounts", path)
+
+
+def test_a_json_syntax_error_and_a_missing_file_name_the_file(tmp_path) -> None:
+    path = (tmp_path / "accounts.json").resolve()
+    path.write_text('{"expectations": [\n  {"expectation": "expect_column_to_exist",}\n]}\n')
+    with pytest.raises(SuiteFileError) as raised:
+        build_gx_checks("accounts", path)
+    assert f"invalid JSON in {path} at line 2, column 44: Expecting property name" in str(raised.value)
+    assert f"{path}:2:44" in str(raised.value) and "Fix: correct the JSON at line 2, column 44" in str(
+        raised.value
+    )
+    with pytest.raises(SuiteFileError, match=r"suite file .*missing\.yaml not found \(looked for /.*Fix"):
+        build_gx_checks("accounts", tmp_path / "missing.yaml")
+
+
+def test_a_broken_suite_file_stops_the_definitions_load_before_any_run(tmp_path) -> None:
+    """A code location that builds its checks from a broken suite file fails while it loads, with the
+    clear error last on stderr and no yaml parser frames."""
+    (tmp_path / "suite.yaml").write_text(UNCLOSED)
+    (tmp_path / "location.py").write_text(
+        "from dagster import Definitions, asset\n"
+        "from reliability_assets.checks.gx import build_gx_checks\n"
+        "@asset\n"
+        "def accounts() -> int:\n"
+        "    return 1\n"
+        "defs = Definitions(assets=[accounts], asset_checks=[build_gx_checks('accounts', 'suite.yaml')])\n"
+    )
+    probe = subprocess.run(
+        [sys.executable, "-c", "import location"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode != 0
+    last = probe.stderr.strip().splitlines()
+    error = next(
+        i for i, text in enumerate(last) if text.startswith("reliability_assets.checks.gx.SuiteFileError")
+    )
+    assert f"invalid YAML in {(tmp_path / 'suite.yaml').resolve()} at line 4, column 3" in last[error]
+    assert any(text.startswith("Fix: correct the YAML at line 4, column 3") for text in last[error:])
+    assert "yaml/scanner.py" not in probe.stderr and "yaml/parser.py" not in probe.stderr
+    assert "During handling of the above exception" not in probe.stderr
 
 
 def test_suite_exported_by_gx_loads_from_json(tmp_path) -> None:

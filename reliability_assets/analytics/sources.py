@@ -1,8 +1,10 @@
 """Raw sources: where customers and orders come from. The assets do not know which source they got.
 
-Each materialization keeps its frame as a last-good candidate (``kept_frames``); it becomes the last-good
-data once every check on it passed. A fallback run (run tag ``reliability/action=fallback``, launched by
-the remediation sensor when a gate fails) serves that data instead of the source, and says so.
+A load commits in two phases: the source pulls, validates and builds the frame; only once the frame is
+stored as the asset's output is it kept as a last-good candidate (``kept_frames``) and does it replace the
+source's own last-good data (an API's snapshot). A candidate becomes the last-good data once every check on
+it passed. A fallback run (run tag ``reliability/action=fallback``, launched by the remediation sensor when
+a gate fails) serves that data instead of the source, and says so.
 """
 
 import time
@@ -26,6 +28,7 @@ from reliability_assets.analytics.raw_sources import MAX_QUARANTINED_SHARE, RawS
 from reliability_assets.metadata import table_metadata
 from reliability_assets.policy import CHAOS_TAG, DAILY, DAILY_FAIL, OWNERS, STEP_RETRY
 from reliability_assets.remediation import ACTION_TAG, REASON_TAG, reliability_policy
+from resources.redaction import redact, redact_metadata, redact_text
 from resources.reliability import ReliabilityStoreResource
 
 LAST_GOOD = "last_good"
@@ -54,8 +57,8 @@ def _served_live(loaded: SourceLoad) -> AssetCheckResult:
         check_name="served_live",
         passed=False,
         severity=AssetCheckSeverity.ERROR if stale else AssetCheckSeverity.WARN,
-        description=f"degraded: {loaded.reason}; {age}",
-        metadata={"snapshot_age_s": round(age_s, 1)},
+        description=redact_text(f"degraded: {loaded.reason}; {age}"),
+        metadata=redact_metadata({"snapshot_age_s": round(age_s, 1)}),
     )
 
 
@@ -66,7 +69,7 @@ def _serve_last_good(
     why = context.run.tags.get(REASON_TAG, "fallback run")
     if good is None:
         raise Failure(
-            f"{table}: fallback asked ({why}) but no materialization has passed its checks yet",
+            redact_text(f"{table}: fallback asked ({why}) but no materialization has passed its checks yet"),
             allow_retries=False,
         )
     age_h = (time.time() - good.created_at) / 3600
@@ -79,19 +82,19 @@ def _serve_last_good(
         "last_good_run_id": good.run_id,
         "dagster/last_updated_timestamp": MetadataValue.timestamp(good.created_at),
     }
-    yield Output(frame, metadata=table_metadata(frame, **extra))
+    yield Output(frame, metadata=redact_metadata(table_metadata(frame, **extra)))
     yield AssetCheckResult(
         check_name="served_live",
         passed=False,
         severity=AssetCheckSeverity.WARN,
-        description=f"degraded: fallback run served {served}; {why}",
-        metadata={"snapshot_age_s": round(age_h * 3600, 1)},
+        description=redact_text(f"degraded: fallback run served {served}; {why}"),
+        metadata=redact_metadata({"snapshot_age_s": round(age_h * 3600, 1)}),
     )
     yield AssetCheckResult(
         check_name="quarantine_share",
         passed=True,
         description="fallback: no records received from the source",
-        metadata={"quarantined": 0, "received": 0, "share": 0.0},
+        metadata=redact_metadata({"quarantined": 0, "received": 0, "share": 0.0}),
     )
 
 
@@ -135,7 +138,16 @@ def _raw_asset(table: Table, description: str) -> AssetsDefinition:
                 context, table, kept_frames.active_frame(store, asset=table, purpose=LAST_GOOD)
             )
             return
+        # Phase one: pulled, validated and built into a frame; the last-good data is not touched yet.
         loaded = source.load(table, chaos=context.run.tags.get(CHAOS_TAG) or None)
+        extra = dict(loaded.metadata)
+        if loaded.snapshot_written_at is not None:
+            # Freshness is about the data, not the run: a stale snapshot must look stale.
+            extra["dagster/last_updated_timestamp"] = MetadataValue.timestamp(loaded.snapshot_written_at)
+        yield Output(loaded.frame, metadata=redact_metadata(table_metadata(loaded.frame, **extra)))
+        # Phase two: Dagster resumes this generator only once the IO manager has stored the output, so the
+        # data has proven usable: now it becomes a last-good candidate (judged by its checks later) and
+        # replaces the source's snapshot. A failure or a crash before here leaves both as they were.
         kept_frames.save_candidate(
             store,
             asset=table,
@@ -144,25 +156,21 @@ def _raw_asset(table: Table, description: str) -> AssetsDefinition:
             frame=loaded.frame,
             source_rows=len(loaded.frame),
         )
-        extra = dict(loaded.metadata)
-        if loaded.snapshot_written_at is not None:
-            # Freshness is about the data, not the run: a stale snapshot must look stale.
-            extra["dagster/last_updated_timestamp"] = MetadataValue.timestamp(loaded.snapshot_written_at)
-        yield Output(loaded.frame, metadata=table_metadata(loaded.frame, **extra))
+        loaded.commit()
         yield _served_live(loaded)
         share = loaded.quarantined_share
         yield AssetCheckResult(
             check_name="quarantine_share",
             passed=share <= MAX_QUARANTINED_SHARE,
-            description=None
-            if share <= MAX_QUARANTINED_SHARE
-            else f"{loaded.quarantined} of {loaded.received} records ({share:.1%}) quarantined, "
-            f"above {MAX_QUARANTINED_SHARE:.0%}: see the quarantine table",
-            metadata={
-                "quarantined": loaded.quarantined,
-                "received": loaded.received,
-                "share": round(share, 4),
-            },
+            description=redact(
+                None
+                if share <= MAX_QUARANTINED_SHARE
+                else f"{loaded.quarantined} of {loaded.received} records ({share:.1%}) quarantined, "
+                f"above {MAX_QUARANTINED_SHARE:.0%}: see the quarantine table"
+            ),
+            metadata=redact_metadata(
+                {"quarantined": loaded.quarantined, "received": loaded.received, "share": round(share, 4)}
+            ),
         )
 
     return _load

@@ -6,7 +6,8 @@ and ``<name>_info`` (reported, never failing). The asset is loaded once and vali
 
 great_expectations is imported only when a check runs: the import costs ~2.5 s, which every load of the
 code location would otherwise pay. Suites are therefore checked at definition time against a static list
-of expectation types, so a typo fails when Definitions load, not at 3 a.m.
+of expectation types, so a typo fails when Definitions load, not at 3 a.m.; so does a suite file that is not
+valid YAML/JSON, with a ``SuiteFileError`` naming the file, line and column and the fix.
 """
 
 import difflib
@@ -33,6 +34,7 @@ from dagster import (
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from reliability_assets.policy import COMPUTE_RETRY
+from resources.redaction import redact, redact_metadata, redact_text
 
 Severity = Literal["critical", "warning", "info"]
 RESULT_FORMATS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")
@@ -117,14 +119,15 @@ class Expectation(BaseModel):
 def load_suite(
     suite: Sequence[Any] | Mapping[str, Any] | str | Path, *, where: str = "GX suite"
 ) -> list[Expectation]:
-    """Parse a suite without importing great_expectations; errors name the entry and the fix."""
+    """Parse a suite without importing great_expectations; errors name the entry (or, for a file that does
+    not parse, the file, line and column: ``SuiteFileError``) and the fix."""
     data: Any = suite
     if isinstance(suite, str | Path):
         path = Path(suite)
         if path.suffix not in (".yaml", ".yml", ".json"):
-            raise ValueError(f"{where}: {path} is neither a .yaml/.yml nor a .json file")
-        where, text = f"{where} ({path})", path.read_text()
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            raise SuiteFileError(f"{where}: {path} is neither a .yaml/.yml nor a .json file")
+        data = _read_suite_file(path, where)
+        where = f"{where} ({path})"
     if isinstance(data, Mapping):
         data = data.get("expectations")
     if not isinstance(data, Sequence) or isinstance(data, str) or not data:
@@ -145,6 +148,100 @@ def load_suite(
             )
             raise ValueError(f"{where}, entry {i} ({label}): {problems}") from None
     return entries
+
+
+class SuiteFileError(ValueError):
+    """A suite file that cannot be read or parsed. Raised while the Definitions load (``build_gx_checks``
+    runs at import), so a broken file stops the code location before any run; the message names the file,
+    the line and column, and the fix, instead of a parser traceback."""
+
+
+#: What usually breaks a hand-edited YAML suite.
+_YAML_CAUSES = (
+    "a tab or uneven indentation, a missing space after ':' or '-', an unclosed quote or bracket, "
+    "an unquoted value containing ': ' or ' #' (quote it)"
+)
+
+
+def _read_suite_file(given: Path, where: str) -> Any:
+    path = given.resolve()  # errors name the file absolutely: the code location's directory is not obvious
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteFileError(
+            f"{where}: suite file {given} not found (looked for {path}). Fix: correct the path; a relative "
+            "path is resolved against the directory the code location is loaded from."
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SuiteFileError(
+            f"{where}: cannot read suite file {path}: {error}. Fix: make it a readable UTF-8 file. {_RELOAD}"
+        ) from None
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            at = (error.lineno, error.colno)
+            raise SuiteFileError(_syntax_error(where, path, text, "JSON", at, error.msg)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        at = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        opened = error.context_mark
+        context = None
+        if error.context and opened is not None and opened is not mark:
+            context = (error.context, (opened.line + 1, opened.column + 1))
+        problem = error.problem or error.context or "invalid YAML"
+        raise SuiteFileError(
+            _syntax_error(where, path, text, "YAML", at, problem, context, _YAML_CAUSES)
+        ) from None
+    except yaml.YAMLError as error:  # no position known
+        raise SuiteFileError(
+            f"{where}: invalid YAML in {path}: {error}. "
+            f"Fix: correct the file (usual causes: {_YAML_CAUSES}). {_RELOAD}"
+        ) from None
+
+
+_RELOAD = "Then reload the code location (Deployment > Reload in the UI, or restart `dagster dev`)."
+
+
+def _syntax_error(
+    where: str,
+    path: Path,
+    text: str,
+    kind: str,
+    at: tuple[int, int],
+    problem: str,
+    context: tuple[str, tuple[int, int]] | None = None,
+    causes: str = "",
+) -> str:
+    """What is wrong and where (``path:line:column``, which editors open), the lines with a caret, the fix.
+    ``context``: what the parser was reading and where it began (an unclosed bracket is reported where the
+    parser gave up, often a line after the real mistake)."""
+    lines = text.splitlines()
+    line, column = at
+    columns: dict[int, set[int]] = {}
+    for number, col in [at, *([context[1]] if context else [])]:
+        columns.setdefault(number, set()).add(col)
+    width = len(str(max(columns)))
+    shown = ""
+    for number in sorted(n for n in columns if 0 < n <= len(lines)):
+        source = lines[number - 1].replace("\t", " ")  # a tab is one column, as the parser counts
+        carets = "".join("^" if c + 1 in columns[number] else " " for c in range(max(columns[number])))
+        shown += f"\n    {number:>{width}} | {source}\n    {'':>{width}} | {carets}"
+    where_else = ""
+    if context:
+        what, (since, since_column) = context
+        problem += f" ({what} at line {since}, column {since_column})"
+        if since < line:
+            began = what.removeprefix("while parsing ")
+            where_else = f" (or earlier, from line {since}, column {since_column}, where {began} began)"
+    usual = f"; usual causes: {causes}" if causes else ""
+    return (
+        f"{where}: invalid {kind} in {path} at line {line}, column {column}: {problem}"
+        f"\n  {path}:{line}:{column}{shown}"
+        f"\nFix: correct the {kind} at line {line}, column {column} of {path}{where_else}{usual}. {_RELOAD}"
+    )
 
 
 @functools.cache
@@ -191,7 +288,7 @@ def run_suite(
             )
         except Exception as exc:  # a misspelt or missing kwarg (pydantic.v1): retrying cannot fix it
             raise Failure(
-                f"GX expectation {i} ({e.expectation}) is invalid: {exc}", allow_retries=False
+                redact_text(f"GX expectation {i} ({e.expectation}) is invalid: {exc}"), allow_retries=False
             ) from exc
         expectations.append(expectation)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": table})
@@ -252,13 +349,15 @@ def _check_result(check: str, severity: str, outcomes: Sequence[Outcome], versio
         check_name=check,
         passed=not failed or severity == "info",  # info expectations inform, they never fail
         severity=_GROUPS[severity][1],
-        description=f"not met (info only): {text}" if text and severity == "info" else text,
-        metadata={
-            "expectations": MetadataValue.md(_table(outcomes)),
-            "evaluated": len(outcomes),
-            "failed": len(failed),
-            "gx_version": version,
-        },
+        description=redact(f"not met (info only): {text}" if text and severity == "info" else text),
+        metadata=redact_metadata(
+            {
+                "expectations": MetadataValue.md(_table(outcomes)),
+                "evaluated": len(outcomes),
+                "failed": len(failed),
+                "gx_version": version,
+            }
+        ),
     )
 
 
