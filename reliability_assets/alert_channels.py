@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from resources.redaction import RedactedMessage
+
 if TYPE_CHECKING:
     from apprise import AppriseAsset
     from apprise.plugins.base import NotifyBase
@@ -32,7 +34,7 @@ _EXAMPLES = {
 _CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")  # apprise reads ':' in a tag as priority/retry
 
 
-class AlertConfigError(ValueError):
+class AlertConfigError(RedactedMessage, ValueError):
     """A wrong channel URL: the message names the variable (or channel) and the fix."""
 
 

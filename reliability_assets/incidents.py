@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
-from resources.redaction import redacted_logger
+from resources.redaction import RedactedMessage, redacted_logger
 from resources.store import ReliabilityStore, ensure_tables, metadata
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ incident_reviews = sa.Table(
 _TABLES = (incidents, incident_heads, incident_evaluations, incident_reviews)
 
 
-class IncidentNotFound(KeyError):
+class IncidentNotFound(RedactedMessage, KeyError):
     """No incident with that id (the message says where to find the ids)."""
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from resources.redaction import RedactedMessage
+
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
 _LOCATIONS = """
@@ -38,7 +40,7 @@ query Run($runId: ID!) { runOrError(runId: $runId) { __typename
 """
 
 
-class LaunchError(RuntimeError):
+class LaunchError(RedactedMessage, RuntimeError):
     """The webserver refused the launch or is not there; the message says why and what to do."""
 
 

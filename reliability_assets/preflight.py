@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from dagster import Executor, ExecutorDefinition, multi_or_in_process_executor
 
 from reliability_assets.policy import CHAOS_TAG
-from resources.redaction import redact_text
+from resources.redaction import RedactedMessage, redact_text
 
 if TYPE_CHECKING:
     from dagster import InitExecutorContext
 
 
-class PreflightError(Exception):
+class PreflightError(RedactedMessage, Exception):
     """The run was refused before any step: the message lists each problem with its fix."""
 
 

@@ -20,7 +20,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy import Connection, RowMapping, select
 
-from resources.redaction import redacted_logger
+from resources.redaction import RedactedMessage, redacted_logger
 from resources.store import ReliabilityStore, _dialect_insert, ensure_tables, metadata
 
 log = redacted_logger(__name__)
@@ -76,11 +76,11 @@ _VERSION_COLUMNS = [column for column in model_versions.c if column.name not in 
 _MOVE_COLUMNS = [column for column in model_champion_moves.c if column.name != "id"]
 
 
-class PromotionRefused(ValueError):
+class PromotionRefused(RedactedMessage, ValueError):
     """The version's checks have not passed."""
 
 
-class NoRollbackTarget(ValueError):
+class NoRollbackTarget(RedactedMessage, ValueError):
     """No other version whose checks passed to roll back to."""
 
 

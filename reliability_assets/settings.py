@@ -13,9 +13,10 @@ from reliability_assets.analytics.raw_sources import ApiSource, RawSource, Synth
 from resources.api import ResilientAPI
 from resources.llm import LLMEndpoint, ResilientLLM
 from resources.paths import dagster_home
+from resources.redaction import RedactedMessage
 
 
-class SettingsError(ValueError):
+class SettingsError(RedactedMessage, ValueError):
     """A wrong environment variable: the message names the variable and the fix."""
 
 

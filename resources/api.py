@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from resources.base import ResilientResource
 from resources.paths import dagster_home
+from resources.redaction import RedactedMessage
 from resources.resilience import (
     Deadline,
     EndpointFailed,
@@ -84,7 +85,7 @@ class BoundedRecord(BaseModel):
         return value
 
 
-class PullFailed(RuntimeError):
+class PullFailed(RedactedMessage, RuntimeError):
     """The API could not deliver a complete pull and there is no snapshot to fall back on."""
 
 

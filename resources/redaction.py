@@ -130,6 +130,15 @@ def redact_text(text: str, known: Iterable[str] | None = None) -> str:
     return text
 
 
+def redact_serialized(text: str) -> str:
+    """A whole serialized document (a snapshot's JSON): one C-speed ``replace`` per known secret form over
+    the text, instead of walking millions of values; the JSON-escaped form keeps the document valid."""
+    for secret in secrets():
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
 def redact(value: T) -> T:
     """``value`` with every known secret masked: strings, and strings inside dicts, lists, tuples and
     Dagster metadata values (text, markdown, JSON, URL, path, table records)."""
@@ -184,6 +193,20 @@ def _redact_metadata_value(value: Any, known: list[str]) -> Any:
         records = [TableRecord(_redact(dict(r.data), known)) for r in value.records]
         return MetadataValue.table(records, schema=value.schema)
     return value
+
+
+# --- exceptions ------------------------------------------------------------------------------------
+
+
+class RedactedMessage:
+    """Mixin for the framework's exceptions (first base): an exception's text reaches the event log, the
+    compute logs and every stack trace of its chain, so its arguments are masked when it is built."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        known = secrets()
+        args = tuple(_redact(a, known) if isinstance(a, str) else a for a in args)
+        kwargs = {k: _redact(v, known) if isinstance(v, str) else v for k, v in kwargs.items()}
+        super().__init__(*args, **kwargs)
 
 
 # --- logging ---------------------------------------------------------------------------------------
@@ -269,10 +292,12 @@ redacted_logger(logging.getLogger("dagster.builtin"))
 
 __all__ = [
     "MASK",
+    "RedactedMessage",
     "RedactingFilter",
     "install_on_engine",
     "redact",
     "redact_metadata",
+    "redact_serialized",
     "redact_text",
     "redacted_logger",
     "register",

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resources.redaction import redact_serialized
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -41,7 +43,8 @@ class SnapshotStore:
         handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.directory)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(payload, file, default=str)
+                # A record may carry a secret an API echoed: the file is a sink like any other.
+                file.write(redact_serialized(json.dumps(payload, default=str)))
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, target)

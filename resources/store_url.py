@@ -16,7 +16,7 @@ from pathlib import Path
 from dagster import Failure
 
 from resources.paths import dagster_home
-from resources.redaction import redact_text
+from resources.redaction import RedactedMessage, redact_text
 
 STORE_URL_ENV = "RELIABILITY_STORE_URL"
 #: Dialects SQLAlchemy ships (``dialect+driver://``): anything else is a typo or a missing plugin.
@@ -25,11 +25,11 @@ _URL = re.compile(r"^(?P<dialect>[a-z][a-z0-9]*)(\+(?P<driver>[a-z0-9_]+))?://(?
 EXAMPLES = "sqlite:////abs/path/reliability_store.sqlite or postgresql+psycopg2://user@host:5432/db"
 
 
-class StoreConfigError(ValueError):
+class StoreConfigError(RedactedMessage, ValueError):
     """A store URL that cannot work: the message names where it came from and the fix."""
 
 
-class StoreUnavailable(Failure):
+class StoreUnavailable(RedactedMessage, Failure):
     """The store could not be opened or used: not retried by a step's RetryPolicy."""
 
     def __init__(self, description: str) -> None:

@@ -175,11 +175,40 @@ def _sink_problems(path: Path) -> list[str]:
     return problems
 
 
+_BUILTIN_ERRORS = {"Exception", "ValueError", "RuntimeError", "KeyError", "TypeError", "Failure", "OSError"}
+#: Raised inside the local fault-injecting data API server, answered as HTTP, never logged by the framework.
+_NOT_A_SINK = {"_Reject"}
+
+
+def _exception_problems(files: list[Path]) -> list[str]:
+    """Every exception class the package defines masks its message (``RedactedMessage`` in its bases, or
+    a base of the package that has it): its text reaches the event log and every stack trace."""
+    classes: dict[str, tuple[Path, int, list[str]]] = {}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                classes[node.name] = (path, node.lineno, [_name(b) for b in node.bases])
+
+    def chain(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        if name not in classes or name in seen:
+            return {name}
+        return {name}.union(*(chain(base, seen | {name}) for base in classes[name][2]))
+
+    problems = []
+    for name, (path, line, _) in classes.items():
+        bases = chain(name) - {name}
+        if bases & _BUILTIN_ERRORS and "RedactedMessage" not in bases and name not in _NOT_A_SINK:
+            problems.append(
+                f"{path.relative_to(ROOT)}:{line} exception {name} does not mix in RedactedMessage"
+            )
+    return problems
+
+
 def test_every_sink_in_the_package_is_redacted() -> None:
     files = [p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))]
     assert len(files) > 40
     problems = [problem for path in files for problem in _sink_problems(path)]
-    assert problems == []
+    assert [*problems, *_exception_problems(files)] == []
 
 
 def test_the_sink_scan_can_fail(tmp_path: Path) -> None:
@@ -192,5 +221,7 @@ def test_the_sink_scan_can_fail(tmp_path: Path) -> None:
             "    return AssetCheckResult(passed=False, description=f'x {reason}', metadata={'r': reason})\n"
         )
         assert len(_sink_problems(bad)) == 3
+        bad.write_text("class LeakyError(ValueError):\n    pass\n")
+        assert len(_exception_problems([bad])) == 1
     finally:
         bad.unlink()

@@ -34,7 +34,7 @@ from dagster import (
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from reliability_assets.policy import COMPUTE_RETRY
-from resources.redaction import redact, redact_metadata, redact_text
+from resources.redaction import RedactedMessage, redact, redact_metadata, redact_text
 
 Severity = Literal["critical", "warning", "info"]
 RESULT_FORMATS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")
@@ -150,7 +150,7 @@ def load_suite(
     return entries
 
 
-class SuiteFileError(ValueError):
+class SuiteFileError(RedactedMessage, ValueError):
     """A suite file that cannot be read or parsed. Raised while the Definitions load (``build_gx_checks``
     runs at import), so a broken file stops the code location before any run; the message names the file,
     the line and column, and the fix, instead of a parser traceback."""

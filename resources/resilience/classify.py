@@ -25,6 +25,8 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from time import time
 
+from resources.redaction import RedactedMessage
+
 
 class Action(StrEnum):
     retry = "retry"
@@ -45,7 +47,7 @@ class Decision:
     status: int | None = None
 
 
-class ReliabilityError(Exception):
+class ReliabilityError(RedactedMessage, Exception):
     """Failures our own code detects; each subclass is one row of the table."""
 
     action: Action = Action.failover

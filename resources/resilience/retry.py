@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from resources.redaction import RedactedMessage
 from resources.resilience.breaker import BreakerState, CircuitBreaker
 from resources.resilience.classify import Action, CircuitOpen, Decision, classify, failure_class
 from resources.resilience.deadline import Deadline
@@ -56,7 +57,7 @@ class Reply(Generic[T]):
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class EndpointFailed(Exception):
+class EndpointFailed(RedactedMessage, Exception):
     def __init__(self, endpoint: str, decision: Decision, attempts: list[Attempt]) -> None:
         super().__init__(f"{endpoint}: {decision.action.value}: {decision.reason}")
         self.endpoint, self.decision, self.attempts = endpoint, decision, attempts
