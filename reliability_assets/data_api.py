@@ -32,17 +32,11 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from resources.chaos import API_FAULTS, API_TEST_FAULTS, NO_CHAOS
+
 CHAOS_HEADER = "X-Reliability-Chaos"
-#: The documented modes, then the ones that exist for testing clients.
-CHAOS_MODES = ("api_down", "api_slow", "api_rate_limited", "api_bad_records")
-CLIENT_TEST_MODES = (
-    "api_truncated",
-    "api_wrong_shape",
-    "api_cursor_breaks",
-    "api_flaky",
-    "api_out_of_range",
-)
-NO_CHAOS = ("", "none")
+#: The documented modes, then the ones that exist for testing clients (one list: ``resources.chaos``).
+CHAOS_MODES, CLIENT_TEST_MODES = API_FAULTS, API_TEST_FAULTS
 DEFAULT_LIMIT, MAX_LIMIT = 500, 5000
 #: In ``api_bad_records`` the record at position p is malformed when p % BAD_EVERY == BAD_EVERY - 1,
 #: with the kind BAD_KINDS[(p // BAD_EVERY) % 3]: 5% of records, the three kinds in turn.

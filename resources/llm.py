@@ -14,18 +14,17 @@ import functools
 import importlib
 import json
 import os
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any
 
 from dagster import Config, get_dagster_logger
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from resources.base import ResilientResource
 from resources.llm_request import reask_prompt, send, trim
 from resources.llm_request import request_key as key_of
-from resources.redaction import redact, redact_metadata, redact_text, register_fields
+from resources.llm_result import LLMResult, Messages, T, _Call
+from resources.redaction import redact, redact_text, register_fields
 from resources.resilience import (
     Action,
     Attempt,
@@ -38,11 +37,6 @@ from resources.screening import Verdict, screen
 from resources.spool import drain_spool, spool_dead_letter
 from resources.tokens import count_messages
 
-if TYPE_CHECKING:
-    pass
-
-T = TypeVar("T", bound=BaseModel)
-Messages = list[dict[str, str]]
 CHAOS_DEAD_URL = "http://127.0.0.1:9/v1"  # the discard port: connection refused, every time
 
 
@@ -62,53 +56,6 @@ class LLMEndpoint(Config):
     tokens_per_minute: int | None = Field(default=None, gt=0)
     json_schema: bool = Field(default=True, description="Strict json_schema output; else JSON from text.")
     require_api_key: bool = Field(default=True, description="False for local servers that need no key.")
-
-
-class LLMResult(BaseModel, Generic[T]):
-    output: T | None
-    tier: str  # endpoint name, "cache", "deterministic" or "human_review"
-    degraded: bool
-    deferred: bool = False  # True: nobody could serve; see dead_letter_key
-    dead_letter_key: str | None = None
-    reason: str = ""
-    attempts: list[dict[str, Any]] = Field(default_factory=list)
-    skipped: dict[str, str] = Field(default_factory=dict)
-    events: list[dict[str, Any]] = Field(default_factory=list)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    tokens_exact: bool = False
-    cost_usd: float = 0.0
-    latency_s: float = 0.0
-    screening: str = "allow"
-    store_unavailable: str = ""  # why the store could not be used: only non-network tiers could serve
-
-    def metadata(self) -> dict[str, Any]:
-        """What an asset puts in its materialization metadata (no prompts, no secrets)."""
-        per_tier: dict[str, int] = {}
-        for attempt in self.attempts:
-            per_tier[attempt["endpoint"]] = per_tier.get(attempt["endpoint"], 0) + 1
-        return redact_metadata(
-            {
-                "llm/tier": self.tier,
-                "llm/degraded": self.degraded,
-                "llm/deferred": self.deferred,
-                "llm/attempts": sum(per_tier.values()),
-                "llm/attempts_per_tier": json.dumps(per_tier),
-                "llm/skipped": json.dumps(self.skipped),
-                "llm/waited_s": round(sum(a.get("waited_s", 0.0) for a in self.attempts), 3),
-                "llm/latency_s": round(self.latency_s, 3),
-                # The last attempt's timeout: learned from the endpoint's latencies, or the configured one.
-                "llm/timeout_s": next(
-                    (a["timeout_s"] for a in reversed(self.attempts) if a.get("timeout_s")), 0.0
-                ),
-                "llm/prompt_tokens": self.prompt_tokens,
-                "llm/completion_tokens": self.completion_tokens,
-                "llm/cost_usd": round(self.cost_usd, 6),
-                "llm/screening": self.screening,
-                "llm/dead_letter_key": self.dead_letter_key or "",
-                "llm/store": f"unavailable: {self.store_unavailable}" if self.store_unavailable else "ok",
-            }
-        )
 
 
 class ResilientLLM(ResilientResource):
@@ -450,32 +397,6 @@ class ResilientLLM(ResilientResource):
             deferred=True,
             dead_letter_key=call.key,
             reason=reason,
-        )
-
-
-@dataclass
-class _Call:
-    """One request's state: what its result and its dead-letter entry report."""
-
-    key: str
-    source: str
-    messages: Messages
-    started: float = field(default_factory=time.monotonic)
-    attempts: list[Attempt] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    screening: str = Verdict.allow.value
-    store_unavailable: str = ""
-
-    def result(self, **fields: Any) -> LLMResult[Any]:
-        return LLMResult(
-            store_unavailable=self.store_unavailable,
-            attempts=[a.as_dict() for a in self.attempts],
-            skipped=self.skipped,
-            events=self.events,
-            latency_s=time.monotonic() - self.started,
-            screening=self.screening,
-            **fields,
         )
 
 
