@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from dagster import Executor, ExecutorDefinition, multi_or_in_process_executor
@@ -43,9 +44,11 @@ def resource_problems(resources: Mapping[str, Any], run_config: Mapping[str, Any
             continue
         for name, value in config.items():
             field = fields.get(name)
-            if field is None:
-                continue  # Dagster's schema already rejects unknown fields at launch
-            annotated: Any = Annotated[(field.annotation, *field.metadata)]  # type and constraints
+            if field is None or (isinstance(field.annotation, type) and issubclass(field.annotation, Enum)):
+                continue  # Dagster's schema already rejects unknown fields and enum values at launch
+            annotated: Any = field.annotation  # its type, with its constraints when it has any
+            if field.metadata:
+                annotated = Annotated[(field.annotation, *field.metadata)]
             adapter: TypeAdapter[Any] = TypeAdapter(annotated)
             try:
                 adapter.validate_python(_resolve_env(value))

@@ -81,7 +81,7 @@ def _chaos(variable: str, allowed: tuple[str, ...]) -> str:
 
 def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
     """Primary and secondary OpenAI-compatible models, then a local server; any of them may be absent."""
-    from resources.chaos import LLM_FAULTS
+    from resources.chaos import LLM_FAULTS, LLMChaos
 
     key = _secret("OPENAI_API_KEY")
     base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
@@ -118,7 +118,7 @@ def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
                 context_window=8_192,
             ),
         ],
-        chaos=_chaos("RELIABILITY_CHAOS", LLM_FAULTS),
+        chaos=LLMChaos(_chaos("RELIABILITY_CHAOS", LLM_FAULTS)),
         deadline_s=deadline_s,
     )
 
@@ -126,13 +126,13 @@ def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
 def reference_source(settings: Settings) -> RawSource:
     """The HTTP API when ``RELIABILITY_API_URL`` is set (``make api`` serves one), else the generator."""
     if settings.api_url:
-        from resources.chaos import API_FAULTS, API_TEST_FAULTS
+        from resources.chaos import API_FAULTS, API_TEST_FAULTS, APIChaos
 
         return ApiSource(
             api=ResilientAPI(
                 base_url=settings.api_url,
                 token=_secret("RELIABILITY_API_TOKEN"),
-                chaos=_chaos("RELIABILITY_API_CHAOS", (*API_FAULTS, *API_TEST_FAULTS)),
+                chaos=APIChaos(_chaos("RELIABILITY_API_CHAOS", (*API_FAULTS, *API_TEST_FAULTS))),
             )
         )
     return SyntheticSource(scenario=settings.scenario, seed=settings.seed, size=settings.size)

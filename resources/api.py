@@ -34,6 +34,7 @@ from dagster import get_dagster_logger
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from resources.base import ResilientResource
+from resources.chaos import API_FAULTS, API_TEST_FAULTS, APIChaos, check_chaos
 from resources.paths import dagster_home
 from resources.redaction import RedactedMessage
 from resources.resilience import (
@@ -83,6 +84,9 @@ class BoundedRecord(BaseModel):
                     f"{FRAME_LATEST_DATE}"
                 )
         return value
+
+
+API_CHAOS = (*API_FAULTS, *API_TEST_FAULTS)
 
 
 class PullFailed(RedactedMessage, RuntimeError):
@@ -164,7 +168,15 @@ class ResilientAPI(ResilientResource):
     page_size: int = Field(default=1_000, ge=1)
     requests_per_minute: int | None = Field(default=None, gt=0)
     snapshot_dir: str | None = Field(default=None, description="None: $DAGSTER_HOME/snapshots.")
-    chaos: str = Field(default="", description="Sent as X-Reliability-Chaos (the local data API honours it).")
+    chaos: APIChaos = Field(
+        default=APIChaos.off, description="Sent as X-Reliability-Chaos (the local data API honours it)."
+    )
+
+    @field_validator("chaos", mode="before")
+    @classmethod
+    def _known_chaos(cls, value: object) -> object:
+        """A mode's value ('api_down', '' or 'none' for off) in code; its name in the Launchpad."""
+        return check_chaos(value, where="chaos", allowed=API_CHAOS) if isinstance(value, str) else value
 
     @property
     def snapshots(self) -> SnapshotStore:

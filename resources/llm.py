@@ -21,6 +21,7 @@ from dagster import Config, get_dagster_logger
 from pydantic import Field, field_validator
 
 from resources.base import ResilientResource
+from resources.chaos import LLM_FAULTS, LLMChaos, check_chaos
 from resources.llm_request import reask_prompt, send, trim
 from resources.llm_request import request_key as key_of
 from resources.llm_result import LLMResult, Messages, T, _Call
@@ -65,17 +66,18 @@ class ResilientLLM(ResilientResource):
     deadline_s: float = Field(default=90.0, gt=0, description="One deadline per request, across all tiers.")
     max_tokens: int = Field(default=800, gt=0)
     max_reasks: int = Field(default=1, ge=0, description="Re-asks with the validation error, per endpoint.")
-    chaos: str = Field(default="", description="Fault injection: llm_primary_down | llm_down | '' (off).")
+    chaos: LLMChaos = Field(
+        default=LLMChaos.off, description="Fault injection: llm_primary_down, llm_down or off."
+    )
     max_cost_usd_per_call: float | None = Field(
         default=None, description="Skip an endpoint whose worst-case cost (prompt + max_tokens) exceeds this."
     )
 
-    @field_validator("chaos")
+    @field_validator("chaos", mode="before")
     @classmethod
-    def _known_chaos(cls, value: str) -> str:
-        from resources.chaos import LLM_FAULTS, check_chaos
-
-        return check_chaos(value, where="chaos", allowed=LLM_FAULTS)
+    def _known_chaos(cls, value: object) -> object:
+        """A mode's value ('llm_down', '' or 'none' for off) in code; its name in the Launchpad."""
+        return check_chaos(value, where="chaos", allowed=LLM_FAULTS) if isinstance(value, str) else value
 
     def generate(
         self,

@@ -190,3 +190,21 @@ def test_a_request_nobody_serves_while_the_store_is_down_is_spooled_then_moved_i
     entry = ReliabilityStore(up_url).dead_letter_entry(deferred.dead_letter_key or "")
     assert entry is not None and entry["status"] == "open" and "reliability store is down" in entry["reason"]
     assert not spool_path().exists()
+
+
+def test_valid_launchpad_values_pass_the_preflight_and_enum_typos_never_launch() -> None:
+    from dagster import DagsterInvalidConfigError, validate_run_config
+
+    from reliability_assets.definitions import defs, location_resources
+    from reliability_assets.preflight import resource_problems
+    from reliability_assets.settings import load_settings, reference_source
+
+    resources = location_resources(reference_source(load_settings()))
+    good = {"llm": {"config": {"chaos": "off", "deadline_s": 5, "endpoints": [{"name": "x", "model": "m"}]}}}
+    assert resource_problems(resources, {"resources": good}) == []
+    bad = {"llm": {"config": {"endpoints": [{"name": "x", "model": "m", "timeout_s": 0}]}}}
+    (problem,) = resource_problems(resources, {"resources": bad})
+    assert problem.startswith("resources.llm.config.endpoints.0.timeout_s = 0: Input should be greater than")
+    job = defs.resolve_job_def("reference_pipeline")
+    with pytest.raises(DagsterInvalidConfigError, match="not in enum type LLMChaos"):
+        validate_run_config(job, {"resources": {"llm": {"config": {"chaos": "llm_dwn"}}}})
