@@ -3,6 +3,12 @@
 Each compares with the last materialization whose checks all passed. Until there is one (a new
 deployment), the pinned baseline is the clean world drawn with a seed of its own, so a clean run is
 compared with an independent clean sample (sampling noise only) rather than with itself.
+
+Dates are watched the way ``checks/drift.py`` recommends (the gate skips datetime columns, as Evidently's
+preset does): ``customer_features`` turns ``signup_date`` and the last order's date into numbers measured
+against the run's as-of date, ``tenure_days`` and ``recency_days``, which stay put while the customer base
+does. Both lists are explicit, so a feature that goes missing fails the check by name, and columns that are
+not model inputs (``customer_id``, the recent-quarter KPIs) are never compared.
 """
 
 from functools import cache

@@ -5,6 +5,32 @@ whose checks all passed (stored by the framework, see ``kept_frames``), or a pin
 there is one; with ``reference="baseline"`` always the baseline. The check fails (ERROR by default) when
 Evidently would call it dataset drift: the share of drifted columns reaches ``drift_share``. Columns that
 drift below that share are named in a passing check's description, so they are visible without paging.
+
+Verdicts are Evidently's on every row (see ``drift_eval``): methods are chosen as Evidently chooses them
+(missing values dropped first), a large frame is compared on a sample, and any column whose sampled score
+lands within the measured sampling error's margin of its threshold is recomputed on every row (named in
+the ``recomputed_on_all_rows`` metadata). The reference keeps every row of the passing materialization,
+so that recomputation compares what Evidently would.
+
+Datetime columns are skipped, as Evidently's preset skips them, and named in the description and in the
+``skipped_columns`` metadata. To watch a date, derive in the asset a number that stays put while nothing
+changes and check that column (the datetime column itself can stay; it is skipped): an age against the
+batch's own as-of date, ``df["account_age_days"] = (as_of - df["signup_at"]).dt.days``, or a gap between
+two dates, ``(df["shipped_at"] - df["ordered_at"]).dt.total_seconds()``. Not raw epoch seconds: every
+batch is later than the last, so they drift on every run.
+
+Bad input is reported once, with its cause, never retried (a retry reads the same data):
+
+- the data under check is at fault (no rows, a column missing from it or new in it, a column that is all
+  null or of a type drift cannot compare): the check *fails* (ERROR, whatever ``severity`` says, since
+  drift could not be judged at all), with the cause in its description and ``input_problems`` metadata.
+  That is a finding about the data, so it is an evaluation like any other: blocking stops downstream, the
+  check-failure sensor and the asset's remediation policy see it.
+- the reference or the check's own options are at fault (a pinned baseline with an empty column, only
+  datetime columns to compare): the step raises ``dagster.Failure(allow_retries=False)``, which Dagster
+  shows as an execution failure with the cause and does not retry, since no data verdict exists.
+
+Anything else (the store unreachable, an Evidently crash) is retried by ``COMPUTE_RETRY`` as before.
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,6 +46,7 @@ from dagster import (
     AssetCheckSpec,
     AssetIn,
     AssetKey,
+    Failure,
     MetadataValue,
     multi_asset_check,
 )
@@ -27,9 +54,11 @@ from dagster import (
 from reliability_assets.checks.drift_eval import (
     DEFAULT_SAMPLE_SIZE,
     ColumnOverride,
+    DriftInputError,
     DriftResult,
+    InputProblem,
     evaluate_drift,
-    sample_rows,
+    frame_problems,
 )
 from reliability_assets.policy import COMPUTE_RETRY
 from resources.reliability import ReliabilityStoreResource
@@ -64,6 +93,53 @@ def _describe(result: DriftResult, reference: str) -> str:
             map(column, drifted)
         )
     return f"no column drifted vs {reference}"
+
+
+def _notes(result: DriftResult) -> str:
+    parts = []
+    if result.recomputed:
+        parts.append(
+            f"recomputed on every row (sampled score near its threshold): {', '.join(result.recomputed)}"
+        )
+    if result.skipped:
+        parts.append(
+            f"skipped datetime column(s) {', '.join(result.skipped)}, as Evidently's preset does; to watch "
+            "one, derive a number that stays put while nothing changes (e.g. age in days against the batch's "
+            "as-of date) in the asset and check that column"
+        )
+    return "".join(f". {p}" for p in parts)
+
+
+def _input_failure(
+    problems: Sequence[InputProblem], reference: str, check_name: str, ref_meta: Mapping[str, Any]
+) -> AssetCheckResult:
+    """The data under check cannot be compared: a failed evaluation naming each cause, run once."""
+    columns = list(dict.fromkeys(p.column for p in problems if p.column is not None))
+    missing = [p.column for p in problems if p.reason == "missing"]
+    extra = [p.column for p in problems if p.reason == "extra"]
+    fixes = []
+    if missing or extra:
+        fixes.append(
+            "a changed schema never becomes the reference, so this fails until the columns return or "
+            "`columns=[...]` names the ones to compare"
+        )
+    if any(p.reason in ("no_rows", "empty") for p in problems):
+        fixes.append("fix the data upstream and materialize again")
+    causes = "; ".join(p.cause.split(": drift needs")[0] for p in problems)
+    return AssetCheckResult(
+        check_name=check_name,
+        passed=False,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"drift cannot be judged vs {reference}: {causes}"
+        + (f" ({'; '.join(fixes)})" if fixes else ""),
+        metadata={
+            **ref_meta,
+            "input_problems": MetadataValue.json([p.cause for p in problems]),
+            "problem_columns": MetadataValue.json(columns),
+            "missing_columns": MetadataValue.json(missing),
+            "extra_columns": MetadataValue.json(extra),
+        },
+    )
 
 
 def build_drift_check(
@@ -154,12 +230,17 @@ def build_drift_check(
         if ref_frame is None and baseline is not None:
             ref_frame = _load_baseline(baseline, context)
         compared = wanted if wanted is not None else [c for c in table.columns if c != "index"]
+        problems = frame_problems(table, compared, categorical)
+        if problems:  # checked before anything is kept: bad data never becomes a candidate reference
+            yield _input_failure(problems, label, name, ref_meta)
+            return
+        # Every row is kept, so a column near its threshold is recomputed against the whole reference.
         kept_frames.save_candidate(
             store,
             asset=asset_name,
             purpose=purpose,
             run_id=run_id,
-            frame=sample_rows(table[compared], sample_size or len(table), seed=seed),
+            frame=table[compared],
             source_rows=len(table),
         )
         if ref_frame is None:
@@ -171,23 +252,43 @@ def build_drift_check(
                 metadata={"reference": "none yet", "current_rows": len(table)},
             )
             return
+        if wanted is None:  # every column of either side: one missing from the current table is named
+            compared = [c for c in ref_frame.columns if c != "index"]
+            compared += [c for c in table.columns if c not in ref_frame.columns and c != "index"]
         report = reliability.report_path("drift", *key.path, name, f"{run_id}.html")
-        result = evaluate_drift(
-            table,
-            ref_frame,
-            columns=compared,
-            categorical=categorical,
-            overrides=options,
-            drift_share=drift_share,
-            sample_size=sample_size,
-            seed=seed,
-            report_path=report,
-        )
+        try:
+            result = evaluate_drift(
+                table,
+                ref_frame,
+                columns=compared,
+                categorical=categorical,
+                overrides=options,
+                drift_share=drift_share,
+                sample_size=sample_size,
+                seed=seed,
+                report_path=report,
+            )
+        except DriftInputError as exc:
+            if exc.in_current_data:
+                yield _input_failure(exc.problems, label, name, ref_meta)
+                return
+            at_fault = (
+                f"{label} is unusable"
+                if any(p.where == "reference" for p in exc.problems)
+                else "the check's options leave nothing to compare"
+            )
+            raise Failure(
+                description=f"{where}: drift cannot be judged, {at_fault}: {exc}. Fix the reference "
+                "(a pinned baseline) or `columns=` (compare only usable columns); retrying would read "
+                "the same data, so this step is not retried",
+                metadata={"input_problems": MetadataValue.json([p.cause for p in exc.problems])},
+                allow_retries=False,
+            ) from None
         yield AssetCheckResult(
             check_name=name,
             passed=not result.dataset_drift,
             severity=_SEVERITIES[severity],
-            description=_describe(result, label),
+            description=_describe(result, label) + _notes(result),
             metadata={
                 **ref_meta,
                 "drifted_share": round(result.drifted_share, 4),
@@ -195,9 +296,13 @@ def build_drift_check(
                 "drifted_columns": MetadataValue.json([c.column for c in result.drifted]),
                 "columns": MetadataValue.md(result.markdown()),
                 "report": MetadataValue.path(str(report)),
+                "reports": MetadataValue.json(result.report_paths),
                 "reference_rows": result.reference_rows,
                 "current_rows": result.current_rows,
                 "sampled": result.sampled,
+                "recomputed_on_all_rows": MetadataValue.json(result.recomputed),
+                "recheck_margins": MetadataValue.json(result.margins),
+                "skipped_columns": MetadataValue.json(result.skipped),
                 "evidently_version": result.evidently_version,
             },
         )
