@@ -61,6 +61,7 @@ from reliability_assets.checks.drift_eval import (
     frame_problems,
 )
 from reliability_assets.policy import COMPUTE_RETRY
+from resources.redaction import redact, redact_metadata
 from resources.reliability import ReliabilityStoreResource
 
 #: A pinned baseline: a frame, a Parquet/CSV file, or a function of the check's context returning a frame.
@@ -130,15 +131,18 @@ def _input_failure(
         check_name=check_name,
         passed=False,
         severity=AssetCheckSeverity.ERROR,
-        description=f"drift cannot be judged vs {reference}: {causes}"
-        + (f" ({'; '.join(fixes)})" if fixes else ""),
-        metadata={
-            **ref_meta,
-            "input_problems": MetadataValue.json([p.cause for p in problems]),
-            "problem_columns": MetadataValue.json(columns),
-            "missing_columns": MetadataValue.json(missing),
-            "extra_columns": MetadataValue.json(extra),
-        },
+        description=redact(
+            f"drift cannot be judged vs {reference}: {causes}" + (f" ({'; '.join(fixes)})" if fixes else "")
+        ),
+        metadata=redact_metadata(
+            {
+                **ref_meta,
+                "input_problems": MetadataValue.json([p.cause for p in problems]),
+                "problem_columns": MetadataValue.json(columns),
+                "missing_columns": MetadataValue.json(missing),
+                "extra_columns": MetadataValue.json(extra),
+            }
+        ),
     )
 
 
@@ -249,7 +253,7 @@ def build_drift_check(
                 passed=True,
                 description="no reference yet: this materialization becomes the reference once its checks "
                 "pass",
-                metadata={"reference": "none yet", "current_rows": len(table)},
+                metadata=redact_metadata({"reference": "none yet", "current_rows": len(table)}),
             )
             return
         if wanted is None:  # every column of either side: one missing from the current table is named
@@ -278,33 +282,39 @@ def build_drift_check(
                 else "the check's options leave nothing to compare"
             )
             raise Failure(
-                description=f"{where}: drift cannot be judged, {at_fault}: {exc}. Fix the reference "
-                "(a pinned baseline) or `columns=` (compare only usable columns); retrying would read "
-                "the same data, so this step is not retried",
-                metadata={"input_problems": MetadataValue.json([p.cause for p in exc.problems])},
+                description=redact(
+                    f"{where}: drift cannot be judged, {at_fault}: {exc}. Fix the reference "
+                    "(a pinned baseline) or `columns=` (compare only usable columns); retrying would read "
+                    "the same data, so this step is not retried"
+                ),
+                metadata=redact_metadata(
+                    {"input_problems": MetadataValue.json([p.cause for p in exc.problems])}
+                ),
                 allow_retries=False,
             ) from None
         yield AssetCheckResult(
             check_name=name,
             passed=not result.dataset_drift,
             severity=_SEVERITIES[severity],
-            description=_describe(result, label) + _notes(result),
-            metadata={
-                **ref_meta,
-                "drifted_share": round(result.drifted_share, 4),
-                "drift_share_threshold": drift_share,
-                "drifted_columns": MetadataValue.json([c.column for c in result.drifted]),
-                "columns": MetadataValue.md(result.markdown()),
-                "report": MetadataValue.path(str(report)),
-                "reports": MetadataValue.json(result.report_paths),
-                "reference_rows": result.reference_rows,
-                "current_rows": result.current_rows,
-                "sampled": result.sampled,
-                "recomputed_on_all_rows": MetadataValue.json(result.recomputed),
-                "recheck_margins": MetadataValue.json(result.margins),
-                "skipped_columns": MetadataValue.json(result.skipped),
-                "evidently_version": result.evidently_version,
-            },
+            description=redact(_describe(result, label) + _notes(result)),
+            metadata=redact_metadata(
+                {
+                    **ref_meta,
+                    "drifted_share": round(result.drifted_share, 4),
+                    "drift_share_threshold": drift_share,
+                    "drifted_columns": MetadataValue.json([c.column for c in result.drifted]),
+                    "columns": MetadataValue.md(result.markdown()),
+                    "report": MetadataValue.path(str(report)),
+                    "reports": MetadataValue.json(result.report_paths),
+                    "reference_rows": result.reference_rows,
+                    "current_rows": result.current_rows,
+                    "sampled": result.sampled,
+                    "recomputed_on_all_rows": MetadataValue.json(result.recomputed),
+                    "recheck_margins": MetadataValue.json(result.margins),
+                    "skipped_columns": MetadataValue.json(result.skipped),
+                    "evidently_version": result.evidently_version,
+                }
+            ),
         )
 
     return _drift

@@ -75,6 +75,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from resources.redaction import RedactedMessage
+
 #: Evidently 0.7's drift methods (``stattest`` names), so overrides are checked when Definitions load,
 #: without importing Evidently (~3 s). tests/test_drift_checks.py keeps this in step with Evidently.
 # fmt: off
@@ -140,7 +142,7 @@ class InputProblem:
     reason: str = ""
 
 
-class DriftInputError(ValueError):
+class DriftInputError(RedactedMessage, ValueError):
     """The frames cannot be compared; ``problems`` says why, each naming its frame and column."""
 
     def __init__(self, problems: Sequence[InputProblem]) -> None:
