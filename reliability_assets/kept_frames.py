@@ -1,7 +1,8 @@
 """Frames the framework keeps per asset and purpose: the last materialization whose checks all passed.
 
-Two purposes use it: a drift check's reference (``drift:<check>``: every row, so a near-threshold column can be recomputed on all of them) and an asset's
-last-good data for fallback runs (``last_good``: the whole frame). Each materialization stores its frame as
+Two purposes use it: a drift check's reference (``drift:<check>``: every row, so a near-threshold column
+can be recomputed on all of them) and an asset's last-good data for fallback runs (``last_good``: the whole
+frame). Each materialization stores its frame as
 a *candidate*, keyed by run. A candidate cannot be judged when it is stored (the asset's checks run after
 it), so the next use settles it: once its run is over, a candidate whose checks all passed becomes the
 *active* frame and the one before it is *retired*; a candidate with a failed check is *rejected*. Drifted
