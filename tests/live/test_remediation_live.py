@@ -2,7 +2,7 @@
 DAGSTER_HOME, runs launched through GraphQL as the Launchpad does, sensors ticking while they go.
 
 One deployment, one story, in order: clean -> drifted -> clean -> corrupted -> a run killed with SIGKILL
--> five corrupted runs in a row. The alert channels are a webhook on 127.0.0.1 that works and an e-mail
+-> four corrupted runs in a row. The alert channels are a webhook on 127.0.0.1 that works and an e-mail
 channel whose server does not exist (it fails at delivery time: remediation must not care).
 Run alone with `pytest -m live`.
 """
@@ -252,10 +252,12 @@ def scenario_cli(story: Story, name: str) -> dict[str, Any]:
     return summary
 
 
-def test_five_corrupted_runs_in_a_row_stay_within_the_bound_and_say_so(story: Story) -> None:
+def test_four_corrupted_runs_in_a_row_stay_within_the_bound_and_say_so(story: Story) -> None:
+    """With the earlier corrupted run's fallback, the two here reach the bound (3); the last two, launched
+    at once, must both be refused, and say so."""
     before = len(story.remediation_runs("fallback"))
     first = None
-    for i in range(3):
+    for i in range(2):
         if i == 0:  # the first through `reliability scenario`, as a user at a terminal runs it
             summary = scenario_cli(story, "corrupted")
             assert (
