@@ -193,7 +193,11 @@ def demo(*, scenario: str | None, seed: int | None, size: int | None) -> int:
         "--select",
         "*",
         "--config-json",
-        json.dumps({"resources": {"source": {"config": source_config}}}),
+        # One process for the whole graph: a terminal smoke run pays the interpreter start once, not per step
+        # (the UI's default stays multiprocess; tests/test_postgres_deployment.py runs that path).
+        json.dumps(
+            {"resources": {"source": {"config": source_config}}, "execution": {"config": {"in_process": {}}}}
+        ),
     ]
     print(f"DAGSTER_HOME={home}\n$ {' '.join(command)}", flush=True)
     before = latest_run_id()
