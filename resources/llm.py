@@ -356,16 +356,8 @@ class ResilientLLM(ResilientResource):
             "request": {"messages": call.messages},
         }
         path = spool_dead_letter({**entry, "attempts": []})
-        call.events.append({"event": "dead_letter", "key": call.key, "spooled_to": str(path)})
-        get_dagster_logger().warning(json.dumps(call.events[-1]))
-        return call.result(
-            output=None,
-            tier="human_review",
-            degraded=True,
-            deferred=True,
-            dead_letter_key=call.key,
-            reason=f"{reason}; kept in {path} until the store is back",
-        )
+        event = {"event": "dead_letter", "key": call.key, "spooled_to": str(path)}
+        return self._deferred(call, f"{reason}; kept in {path} until the store is back", event)
 
     # --- results ------------------------------------------------------------------------------------
 
@@ -390,8 +382,12 @@ class ResilientLLM(ResilientResource):
             request={"messages": call.messages},
             attempts=attempts,
         )
-        call.events.append({"event": "dead_letter", "key": call.key, "reason": reason})
-        get_dagster_logger().warning(json.dumps(call.events[-1]))
+        return self._deferred(call, reason, {"event": "dead_letter", "key": call.key, "reason": reason})
+
+    def _deferred(self, call: _Call, reason: str, event: dict[str, Any]) -> LLMResult[Any]:
+        """The result of a request in human review (in the dead-letter queue, or spooled for it)."""
+        call.events.append(event)
+        get_dagster_logger().warning(json.dumps(event))
         return call.result(
             output=None,
             tier="human_review",
