@@ -253,16 +253,9 @@ def install_on_engine(engine: Any) -> None:
     def _redact_parameters(
         _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
     ) -> tuple[str, Any]:
-        known = secrets()
-        if not known:
-            return statement, _redact_shapes(parameters)
-        return statement, _redact(parameters, known)
+        return statement, _redact(parameters, secrets())
 
     engine._reliability_redacting = True
-
-
-def _redact_shapes(parameters: Any) -> Any:
-    return _redact(parameters, [])
 
 
 # --- helpers ---------------------------------------------------------------------------------------

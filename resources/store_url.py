@@ -51,8 +51,8 @@ def source_of(url: str | None) -> str:
 
 
 def shown(url: str) -> str:
-    """The URL as it may be shown: the password masked."""
-    return redact_text(re.sub(r"(://[^:/@\s]*:)[^@/\s]+@", r"\1***@", url))
+    """The URL as it may be shown: its password (and any known secret) masked."""
+    return redact_text(url)
 
 
 def check_store_url(url: str | None = None) -> str:
