@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from reliability_assets import alert_inbox, incidents_cli, scorecard_asset
+from reliability_assets import alert_inbox, incidents_cli, reports, scorecard_asset
 from reliability_assets.analytics.generator import Scenario
 from reliability_assets.scenarios import SCENARIOS
 from resources.paths import dagster_home
@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     incidents_cli.add_commands(commands)
     alert_inbox.add_commands(commands)
     scorecard_asset.add_commands(commands)
+    reports.add_commands(commands)
     args = parser.parse_args(argv)
     os.environ["DAGSTER_HOME"] = str(dagster_home())  # one home for this process and the Dagster CLI
 
@@ -314,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         return alert_inbox.run(args)
     if args.command == "report":
         return scorecard_asset.run(args)
+    if args.command == "reports":
+        return reports.run(args)
     if args.command == "scenario":
         return scenario_command(args.name, ui_url=args.ui, size=args.size)
     run_id = args.run_id or latest_run_id()
