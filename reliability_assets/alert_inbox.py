@@ -1,61 +1,93 @@
-"""The alert inbox, where people look: an asset in the UI and ``reliability alerts`` in a terminal."""
+"""The alert inbox, where people look: an observed asset in the UI and ``reliability alerts`` in a terminal.
+
+Why an external asset observed by the sensor, not an ``@asset``: an inbox is a view of the reliability
+store, which the sensors write between and during runs. As an ``@asset`` it was only as current as its
+last materialization, and *Materialize all* built it first (it has no upstream), so it said "no alerts"
+while that very run raised one. ``alert_inbox`` is now an ``AssetSpec`` (not executable, so no job and no
+*Materialize all* includes it), and the remediation sensor records a runless ``AssetObservation`` on it
+whenever the inbox changed (a new alert or a standing entry raised or cleared; one cheap query a tick
+tells). The asset page's latest observation is the inbox as of that change: counts, the standing entries
+and the latest alerts as a table, without anyone materializing anything. ``@observable_source_asset`` was
+the other candidate; it needs a run (or a schedule) to observe, i.e. a stale view again.
+"""
+
+from __future__ import annotations
 
 import argparse
 import textwrap
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetKey, AssetObservation, AssetSpec, MetadataValue
 
-from reliability_assets.policy import COMPUTE_RETRY, OWNERS
+from reliability_assets.policy import OWNERS
 from resources.redaction import redact_metadata
-from resources.reliability import ReliabilityStoreResource
 
-INBOX_LIMIT = 200
-COLUMNS = ["at", "severity", "asset", "check", "status", "repeats", "incident", "title", "run_url"]
+if TYPE_CHECKING:
+    from reliability_assets.alerts import AlertRouter, InboxEntry
 
+INBOX_KEY = AssetKey("alert_inbox")
+#: Alerts shown in the observation's table (the CLI and the store keep every one).
+SHOWN = 20
 
-def inbox_frame(reliability: ReliabilityStoreResource, *, limit: int = INBOX_LIMIT) -> pd.DataFrame:
-    from reliability_assets.alerts import AlertRouter
-
-    rows = [
-        {
-            "at": datetime.fromtimestamp(e.created_at, UTC).replace(tzinfo=None),
-            "severity": e.alert.severity,
-            "asset": e.alert.asset,
-            "check": e.alert.check,
-            "status": e.status,
-            "repeats": e.repeats,
-            "incident": e.alert.incident_id or "",
-            "title": e.alert.title,
-            "run_url": e.alert.run_url or "",
-        }
-        for e in AlertRouter(reliability.store).inbox(limit=limit)
-    ]
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-@asset(
+alert_inbox = AssetSpec(
+    INBOX_KEY,
     group_name="reliability",
-    kinds={"python", "pandas", "duckdb"},
+    kinds={"python"},
     owners=OWNERS,
-    retry_policy=COMPUTE_RETRY,
     tags={"layer": "reliability"},
+    description="The alerts the remediation sensors sent (the local inbox, always on), newest first, and "
+    "the standing entries (degraded states such as no model configured, shown once). Observed by the "
+    "check_failure_remediation sensor whenever the inbox changes: nothing to materialize. In a terminal: "
+    "reliability alerts list.",
 )
-def alert_inbox(context: AssetExecutionContext, reliability: ReliabilityStoreResource) -> pd.DataFrame:
-    """The latest alerts the remediation sensors sent (the local inbox, always on), newest first."""
-    frame = inbox_frame(reliability)
-    shown = frame.head(20)[["at", "severity", "asset", "check", "status", "incident", "title"]]
-    context.add_output_metadata(
-        redact_metadata(
-            {
-                "alerts": len(frame),
-                "errors": int((frame["severity"] == "ERROR").sum()),
-                "latest": MetadataValue.md(shown.to_markdown(index=False) if len(shown) else "no alerts"),
-            }
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cell(text: str, width: int = 120) -> str:
+    return textwrap.shorten(text.replace("|", "/").replace("\n", " "), width) if text else ""
+
+
+def inbox_markdown(entries: list[InboxEntry]) -> str:
+    if not entries:
+        return "no alerts"
+    lines = [
+        "| at (UTC) | severity | check | status | incident | title | run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        run = f"[{e.alert.run_id[:8]}]({e.alert.run_url})" if e.alert.run_url and e.alert.run_id else ""
+        lines.append(
+            f"| {_when(e.created_at)} | {e.alert.severity} | {e.alert.asset}:{e.alert.check} | {e.status} | "
+            f"{e.alert.incident_id or ''} | {_cell(e.alert.title)} | {run} |"
         )
+    return "\n".join(lines)
+
+
+def inbox_observation(alerts: AlertRouter) -> AssetObservation:
+    """The inbox now, as a runless observation of ``alert_inbox``."""
+    latest = alerts.inbox(limit=SHOWN)
+    standing = alerts.standing_entries()
+    seq, _ = alerts.version()
+    return AssetObservation(
+        asset_key=INBOX_KEY,
+        metadata=redact_metadata(
+            {
+                "alerts_shown": len(latest),
+                "errors_shown": sum(e.alert.severity == "ERROR" for e in latest),
+                "standing": len(standing),
+                "standing_entries": MetadataValue.md(
+                    "\n".join(f"- **{e.alert.asset}:{e.alert.check}** {e.alert.title}" for e in standing)
+                    or "none"
+                ),
+                "latest": MetadataValue.md(inbox_markdown(latest)),
+                "inbox_seq": seq,
+            }
+        ),
     )
-    return frame
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -79,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     entries = router.inbox(limit=args.limit, asset=args.asset)
     rows = [
         (
-            datetime.fromtimestamp(e.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            _when(e.created_at),
             e.alert.severity,
             f"{e.alert.asset}:{e.alert.check}",
             e.status,

@@ -9,6 +9,10 @@ sent again, unless its severity is higher (WARN -> ERROR). Each (alert, channel)
 until ``max_attempts`` (then ``failed``). ``send()`` never raises because of a channel and waits at most
 about ``timeout_s`` for all of them together (channels are notified in parallel). Delivery is at least
 once: a receiver that got the message but answered too late gets it again on retry.
+
+A *standing* entry (``standing()``) is a state, not an event: e.g. "no model configured". It is one inbox row
+per (asset, check) while the state lasts, whatever the number of runs that show it, stays out of the
+channels (nobody is paged for a configuration), and ``clear_standing()`` marks it ``cleared`` when it ends.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ alert_inbox = sa.Table(
     sa.Column("run_url", sa.Text),
     sa.Column("incident_id", sa.String(200)),
     sa.Column("meta", sa.JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # sent | suppressed
+    sa.Column("status", sa.String(16), nullable=False),  # sent | suppressed | standing | cleared
     sa.Column("repeats", sa.Integer, nullable=False, default=0),  # sent: repeats so far; suppressed: its rank
     sa.Column("suppressed_by", sa.String(32)),  # the sent alert a suppressed one repeats
     sa.Column("created_at", sa.Float, nullable=False),
@@ -206,6 +210,58 @@ class AlertRouter:
         statuses = self._record(alert_id, self._notify(row, names)) if names else {}
         return AlertOutcome(alert_id, False, statuses)
 
+    def standing(self, alert: Alert) -> tuple[str, bool]:
+        """Keep one standing inbox entry for ``alert``'s (asset, check): its id, and True when it was
+        created now (False: it was already standing). Never sent to a channel."""
+        where = (
+            (alert_inbox.c.asset == alert.asset)
+            & (alert_inbox.c.check_name == alert.check)
+            & (alert_inbox.c.status == "standing")
+        )
+        row = {name: getattr(alert, name) for name in _ALERT_COLUMNS} | {"check_name": alert.check}
+        with self.store.transaction() as connection:
+            key = hashlib.sha256(f"{alert.asset}\x00{alert.check}\x00standing".encode()).hexdigest()
+            defaults = {"alert_id": None, "severity": "", "sent_at": 0.0, "repeats": 0}
+            self.store.locked_row(connection, alert_cooldowns, key, defaults)  # one writer per entry
+            found = connection.execute(select(alert_inbox.c.id).where(where).limit(1)).scalar()
+            if found is not None:
+                return str(found), False
+            alert_id = uuid.uuid4().hex
+            row |= dict(id=alert_id, meta=dict(alert.metadata), status="standing", repeats=0)
+            connection.execute(alert_inbox.insert().values(row | {"created_at": time.time()}))
+        log.info("standing alert %s on %s/%s", alert_id, alert.asset, alert.check)
+        return alert_id, True
+
+    def clear_standing(self, *, asset: str, check: str) -> bool:
+        """The standing state of (asset, check) ended: its entry becomes ``cleared``. True if one was."""
+        where = (
+            (alert_inbox.c.asset == asset)
+            & (alert_inbox.c.check_name == check)
+            & (alert_inbox.c.status == "standing")
+        )
+        with self.store.transaction() as connection:
+            return bool(
+                connection.execute(alert_inbox.update().where(where).values(status="cleared")).rowcount
+            )
+
+    def standing_entries(self) -> list[InboxEntry]:
+        """Every entry still standing, newest first."""
+        query = (
+            select(alert_inbox).where(alert_inbox.c.status == "standing").order_by(alert_inbox.c.seq.desc())
+        )
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [_entry(dict(r)) for r in rows]
+
+    def version(self) -> tuple[int, int]:
+        """Cheap fingerprint of the inbox: (newest seq, standing entries). Changes with every new alert and
+        every standing entry raised or cleared."""
+        newest = sa.func.coalesce(sa.func.max(alert_inbox.c.seq), 0)
+        standing = sa.func.count().filter(alert_inbox.c.status == "standing")
+        with self.store.engine.connect() as connection:
+            seq, count = connection.execute(select(newest, standing)).one()
+        return int(seq), int(count)
+
     def retry_pending(self) -> int:
         """Send the deliveries whose retry is due; returns how many were delivered now. A channel that fails
         once is not tried again in the same pass, and no new send starts after ``timeout_s``, so a pass
@@ -254,12 +310,7 @@ class AlertRouter:
             query = query.where(alert_inbox.c.asset == asset)
         with self.store.engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-        return [
-            InboxEntry(
-                r["id"], _alert(dict(r)), r["status"], r["repeats"], r["suppressed_by"], r["created_at"]
-            )
-            for r in rows
-        ]
+        return [_entry(dict(r)) for r in rows]
 
     def deliveries(self, alert_id: str) -> list[Delivery]:
         d = alert_deliveries
@@ -334,6 +385,12 @@ class AlertRouter:
                 connection.execute(d.update().where(where).values(values))
                 statuses[channel] = status
         return statuses
+
+
+def _entry(row: Mapping[str, Any]) -> InboxEntry:
+    return InboxEntry(
+        row["id"], _alert(row), row["status"], row["repeats"], row["suppressed_by"], row["created_at"]
+    )
 
 
 def _alert(row: Mapping[str, Any]) -> Alert:

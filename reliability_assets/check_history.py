@@ -198,3 +198,44 @@ def executions_since(
             advanced.waiting[name] = still
     found.sort(key=lambda item: (item[0], item[1]))
     return [(execution_id, evaluation) for _, execution_id, evaluation in found], advanced
+
+
+#: Check metadata key: a degraded state that is not a failure (e.g. no model configured). The check passes
+#: and says so; the remediation sensor keeps one standing inbox entry per (asset, check) while it lasts.
+STANDING_KEY = "reliability/standing"
+
+
+def standing_notice(evaluation: Evaluation) -> str | None:
+    """The standing degraded state an evaluation declares, if any."""
+    value = (evaluation.metadata or {}).get(STANDING_KEY)
+    return str(value) if value else None
+
+
+def latest_evaluations(instance: DagsterInstance, keys: Iterable[AssetCheckKey]) -> dict[str, Evaluation]:
+    """Each check's latest completed evaluation ("asset:check" -> evaluation; never-evaluated checks are
+    absent): one indexed query per check, on the same check-execution table as ``executions_since``."""
+    from dagster._core.storage.asset_check_execution_record import (
+        COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+    )
+
+    latest: dict[str, Evaluation] = {}
+    storage = instance.event_log_storage
+    for key in keys:
+        records = storage.get_asset_check_execution_history(
+            key, limit=1, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+        )
+        event = records[0].event if records else None
+        data = event.dagster_event.asset_check_evaluation_data if event and event.dagster_event else None
+        if event is None or data is None:
+            continue
+        latest[key.to_user_string()] = Evaluation(
+            asset=data.asset_key.to_user_string(),
+            check=data.check_name,
+            passed=data.passed,
+            severity=data.severity.value,
+            run_id=records[0].run_id,
+            timestamp=event.timestamp,
+            description=data.description,
+            metadata={k: getattr(v, "value", v) for k, v in data.metadata.items()},
+        )
+    return latest

@@ -8,6 +8,7 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from reliability_assets.alert_inbox import alert_inbox
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS, RawSource
 from reliability_assets.dead_letters import dead_letter_replay
+from reliability_assets.health import reliability_health
 from reliability_assets.remediation import ACTION_TAG
 from reliability_assets.scorecard_asset import reliability_scorecard
 from reliability_assets.settings import (
@@ -55,7 +56,8 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
     check_store_urls(resources)  # parsed here; opened (probed) before a run's first step
     register_resources(resources)  # the variables behind every EnvVar are masked wherever they appear
     return Definitions(
-        assets=[*ASSETS, alert_inbox, reliability_scorecard],
+        # alert_inbox and reliability_health are observed by the remediation sensor, never materialized.
+        assets=[*ASSETS, alert_inbox, reliability_health, reliability_scorecard],
         asset_checks=ASSET_CHECKS,
         jobs=[reference_pipeline, churn_model_rollback, dead_letter_replay],
         sensors=[

@@ -12,12 +12,17 @@ Dagster OSS has no sensor type for asset-check evaluations (dagster issues #1757
 WARN or non-blocking check does not fail its run, so run-failure sensors never see it. This one reads every
 check's executions since its cursor (``check_history.executions_since``: nothing waits behind a running
 check). Alert channels that fail never stop it: a broken channel leaves the alert in the inbox/outbox.
+
+Where people look: every alert, incident and action is also a runless ``AssetObservation`` on the failing
+asset (``sensors.observations``), and the sensor observes the ``alert_inbox`` and ``reliability_health``
+views when they changed (one cheap query a tick for the inbox; the health board on new evaluations or
+incident moves, pass-only changes at most every ``HEALTH_MIN_INTERVAL_S``). A tick that launches nothing
+says why in its skip reason; one that launches says what else it decided in the runs' ``NOTE_TAG``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetKey,
+    AssetObservation,
     DefaultSensorStatus,
     SensorDefinition,
     SensorEvaluationContext,
@@ -33,23 +39,25 @@ from dagster import (
     sensor,
 )
 
-from reliability_assets.check_history import CheckCursor, Evaluation, executions_since
+from reliability_assets.check_history import CheckCursor, Evaluation, executions_since, standing_notice
 from reliability_assets.remediation import ACTION_TAG, Action, ReliabilityPolicy, policies_from
 from resources.llm import ResilientLLM
-from resources.redaction import redacted_logger
+from resources.redaction import redact, redacted_logger
 from resources.reliability import ReliabilityStoreResource
+from sensors.observations import UI_URL_ENV, observation, run_url
 
 if TYPE_CHECKING:
     from reliability_assets.alerts import AlertRouter
     from reliability_assets.incidents import Incident, IncidentLog
 
-UI_URL_ENV = "RELIABILITY_UI_URL"
+__all__ = ["UI_URL_ENV", "build_check_failure_sensor", "evaluate", "run_url"]
 #: How often the daemon evaluates the sensor: the time to detect is at most this plus the tick itself.
 DEFAULT_INTERVAL_S = 5
-
-
-def run_url(run_id: str) -> str:
-    return f"{os.environ.get(UI_URL_ENV, 'http://127.0.0.1:3000').rstrip('/')}/runs/{run_id}"
+#: A passing evaluation alone refreshes the health board at most this often (a run reports ~20 checks).
+HEALTH_MIN_INTERVAL_S = 30.0
+#: Run tag on the runs a tick requests: what else that tick decided (e.g. a rollback refused by a bound).
+NOTE_TAG = "reliability/sensor_note"
+_NOTE_MAX = 500
 
 
 def graph_of(context: SensorEvaluationContext) -> Any:
@@ -76,6 +84,10 @@ class SensorState:
 
     checks: CheckCursor = field(default_factory=CheckCursor)
     pending: dict[str, float] = field(default_factory=dict)  # run id -> when its first failure was seen
+    inbox: list[int] | None = None  # the inbox version last observed (AlertRouter.version)
+    health_at: float = 0.0  # when the health board was last observed (0: never)
+    health_dirty: bool = False  # passing evaluations arrived since
+    last: str = ""  # the last decision, with its time: quiet ticks repeat it in their skip reason
 
     @classmethod
     def load(cls, cursor: str | None) -> SensorState:
@@ -83,10 +95,19 @@ class SensorState:
         if "checks" not in data:  # the first milestone's cursor: check -> last execution id read
             return cls(CheckCursor(read={k: int(v) for k, v in data.items()}))
         checks = CheckCursor(read=data["checks"], waiting=data.get("waiting", {}))
-        return cls(checks, dict(data.get("pending", {})))
+        return cls(
+            checks,
+            dict(data.get("pending", {})),
+            data.get("inbox"),
+            float(data.get("health_at", 0.0)),
+            bool(data.get("health_dirty", False)),
+            str(data.get("last", "")),
+        )
 
     def dump(self) -> str:
         data = {"checks": self.checks.read, "waiting": self.checks.waiting, "pending": self.pending}
+        data |= {"inbox": self.inbox, "health_at": self.health_at, "health_dirty": self.health_dirty}
+        data["last"] = self.last
         return json.dumps(data, sort_keys=True)
 
 
@@ -159,8 +180,10 @@ def _on_failure(
     evaluation: Evaluation,
     policy: ReliabilityPolicy,
     triage_llm: Any,
+    events: list[AssetObservation],
 ) -> Incident:
-    """Record the failure on its incident, alert at once (once per evaluation), triage if not done yet."""
+    """Record the failure on its incident, alert at once (once per evaluation, observed on the asset), triage
+    if not done yet."""
     from reliability_assets.incidents import triage
 
     asset, check, run_id = evaluation.asset, evaluation.check, evaluation.run_id
@@ -192,6 +215,22 @@ def _on_failure(
             policy=policy,
         )
         incident = incidents.detected(incident.id, at=time.time(), alert_id=alert_id)
+        joined = incident.occurrences > 1
+        events.append(
+            observation(
+                asset,
+                event=f"{evaluation.severity} alert: {check} failed",
+                why=f"{asset}:{check} failed in run {run_id[:8]}; "
+                f"{'joined' if joined else 'opened'} incident {incident.id}; {said}",
+                checks=[f"{asset}:{check}"],
+                severity=evaluation.severity,
+                action=said,
+                incident_ids=[incident.id],
+                trigger_run_id=run_id,
+                evidence=evidence(evaluation),
+                alert_id=alert_id,
+            )
+        )
         redacted_logger(context.log).info(
             f"{asset}:{check} failed in run {run_id[:8]}: {said}; {incident.id}"
         )
@@ -201,21 +240,97 @@ def _on_failure(
     return incident
 
 
-def _on_pass(context: SensorEvaluationContext, incidents: IncidentLog, evaluation: Evaluation) -> None:
+def _on_pass(
+    context: SensorEvaluationContext,
+    incidents: IncidentLog,
+    evaluation: Evaluation,
+    events: list[AssetObservation],
+) -> None:
     """A normal run passing a check with an unresolved incident: the primary path is back, resolved. A
     remediation run's pass proves only the remediation: its plan verifies and mitigates."""
-    if incidents.open_for(asset=evaluation.asset, check=evaluation.check) is None:
+    if (current := incidents.open_for(asset=evaluation.asset, check=evaluation.check)) is None:
         return
     run = context.instance.get_run_by_id(evaluation.run_id)
     if run is None or run.tags.get(ACTION_TAG):
         return
-    incidents.resolve(
+    note = f"run {evaluation.run_id[:8]} passed the check: primary path restored"
+    resolved = incidents.resolve(
         asset=evaluation.asset,
         check=evaluation.check,
         at=evaluation.timestamp,
         run_id=evaluation.run_id,
-        note=f"run {evaluation.run_id[:8]} passed the check: primary path restored",
+        note=note,
     )
+    if resolved is not None and resolved.status == "resolved" and current.status != "resolved":
+        events.append(
+            observation(
+                evaluation.asset,
+                event=f"incident resolved: {evaluation.check}",
+                why=f"{note}; incident {resolved.id} resolved",
+                checks=[f"{evaluation.asset}:{evaluation.check}"],
+                incident_ids=[resolved.id],
+                trigger_run_id=evaluation.run_id,
+            )
+        )
+
+
+def _standing(
+    context: SensorEvaluationContext,
+    alerts: AlertRouter,
+    evaluation: Evaluation,
+    events: list[AssetObservation],
+    standing: set[tuple[str, str]],
+) -> None:
+    """A check that declares a standing degraded state (e.g. no model configured) gets one standing inbox
+    entry while it lasts; a normal run's evaluation without it ends it. ``standing``: the (asset, check)
+    pairs standing before this tick (read once a tick)."""
+    from reliability_assets.alerts import Alert
+
+    asset, check = evaluation.asset, evaluation.check
+    notice = standing_notice(evaluation)
+    if notice is None:
+        if (asset, check) not in standing:
+            return
+        run = context.instance.get_run_by_id(evaluation.run_id)
+        if run is None or run.tags.get(ACTION_TAG):  # a remediation run says nothing about the state
+            return
+        if alerts.clear_standing(asset=asset, check=check):
+            standing.discard((asset, check))
+            events.append(
+                observation(
+                    asset,
+                    event=f"standing state cleared: {check}",
+                    why=f"run {evaluation.run_id[:8]} no longer reports it",
+                    checks=[f"{asset}:{check}"],
+                    trigger_run_id=evaluation.run_id,
+                )
+            )
+        return
+    title = f"WARN (standing): {asset}: {notice}"
+    alert = Alert(
+        asset=asset,
+        check=check,
+        severity="WARN",
+        title=title,
+        body=f"{notice}\n\nShown once while it lasts (first seen in run {evaluation.run_id[:8]}); "
+        "the check passes because this is the configuration, not a failure.",
+        run_id=evaluation.run_id,
+        run_url=run_url(evaluation.run_id),
+    )
+    alert_id, created = alerts.standing(alert)
+    standing.add((asset, check))
+    if created:
+        events.append(
+            observation(
+                asset,
+                event=f"standing degraded state: {check}",
+                why=notice,
+                checks=[f"{asset}:{check}"],
+                severity="WARN",
+                trigger_run_id=evaluation.run_id,
+                alert_id=alert_id,
+            )
+        )
 
 
 def evaluate(
@@ -236,14 +351,17 @@ def evaluate(
     store = reliability.store
     incidents = IncidentLog(store)
     alerts = router(store, context)
+    events: list[AssetObservation] = []
     failures = 0
+    standing = {(e.alert.asset, e.alert.check) for e in alerts.standing_entries()} if records else set()
     for _, evaluation in records:
+        _standing(context, alerts, evaluation, events, standing)
         if evaluation.passed:
-            _on_pass(context, incidents, evaluation)
+            _on_pass(context, incidents, evaluation, events)
             continue
         failures += 1
         policy = policies.get(AssetKey.from_user_string(evaluation.asset), ReliabilityPolicy())
-        _on_failure(context, incidents, alerts, evaluation, policy, triage_llm)
+        _on_failure(context, incidents, alerts, evaluation, policy, triage_llm, events)
         state.pending.setdefault(evaluation.run_id, time.time())
     planner = Planner(
         context, store, incidents, alerts, policies, fallback_job=fallback_job, run_config=run_config
@@ -252,20 +370,65 @@ def evaluate(
     for run_id in decided:
         state.pending.pop(run_id, None)
     planner.follow_open_plans()
+    events += planner.events
     try:
         alerts.retry_pending()
     except Exception as error:  # an outbox retry must not undo the tick's decisions
         redacted_logger(context.log).error(f"alert outbox retry failed: {type(error).__name__}: {error}")
+    events += _views(context, graph, state, alerts, incidents, changed=bool(events or failures), read=records)
     said = planner.summary()
-    if not said:
+    if said:
+        state.last = f"{time.strftime('%H:%M:%S', time.gmtime())} UTC: {said}"[:_NOTE_MAX]
+    else:
         said = (
             f"{len(records)} evaluation(s) read, {failures} failed" if records else "no new check evaluation"
         )
         said += f"; waiting for {len(state.pending)} failing run(s) to end" if state.pending else ""
-    skip = None if requests else SkipReason(said)
+        said += f" (last decision at {state.last})" if state.last else ""
     if requests:
         redacted_logger(context.log).info(said)
-    yield SensorResult(run_requests=requests, cursor=state.dump(), skip_reason=skip)
+        note = redact(said)[:_NOTE_MAX]
+        requests = [r.with_replaced_attrs(tags={**r.tags, NOTE_TAG: note}) for r in requests]
+    skip = None if requests else SkipReason(redact(f"nothing launched: {said}"))
+    yield SensorResult(run_requests=requests, cursor=state.dump(), skip_reason=skip, asset_events=events)
+
+
+def _views(
+    context: SensorEvaluationContext,
+    graph: Any,
+    state: SensorState,
+    alerts: AlertRouter,
+    incidents: IncidentLog,
+    *,
+    changed: bool,
+    read: Sequence[Any],
+) -> list[AssetObservation]:
+    """Observations of the inbox and the health board, only when they changed: the inbox's version is one
+    query; the board is rebuilt on failures, standing states and incident moves at once, on passing
+    evaluations alone at most every HEALTH_MIN_INTERVAL_S (a run reports ~20 checks)."""
+    from reliability_assets.alert_inbox import inbox_observation
+    from reliability_assets.health import health_observation
+
+    views: list[AssetObservation] = []
+    try:
+        version = list(alerts.version())
+        if version != state.inbox:
+            views.append(inbox_observation(alerts))
+            state.inbox = version
+        state.health_dirty = state.health_dirty or bool(read)
+        now = time.time()
+        due = state.health_dirty and now - state.health_at >= HEALTH_MIN_INTERVAL_S
+        if changed or due or not state.health_at:
+            checks = {
+                key: graph.get_check_spec(key).blocking for key in sorted(graph.asset_check_keys, key=str)
+            }
+            views.append(health_observation(context.instance, checks, incidents, run_url))
+            state.health_at, state.health_dirty = now, False
+    except Exception as error:  # a view must never stop remediation
+        redacted_logger(context.log).error(
+            f"inbox/health views not observed: {type(error).__name__}: {error}"
+        )
+    return views
 
 
 def build_check_failure_sensor(

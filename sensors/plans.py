@@ -12,6 +12,9 @@ and how it follows the runs it launched until their effect is verified.
 - **Truthful.** An incident gets "fallback launched" only once the run exists, and is mitigated only after
   the run succeeded *and* its effect is seen (the asset's latest materialization is the fallback's and its
   failed checks pass there; the champion is the rollback's target). Otherwise: remediation failed, alerted.
+- **Seen where people look.** Each decision and move (planned, refused by the bound, not needed, launched,
+  verified, failed) is an ``AssetObservation`` on every asset of the plan (``events``), emitted where the
+  plan book records it first, so it is as idempotent as the book.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dagster import AssetKey, AssetSelection, DagsterRunStatus, RunRequest, RunsFilter
+from dagster import AssetKey, AssetObservation, AssetSelection, DagsterRunStatus, RunRequest, RunsFilter
 
 from reliability_assets.check_history import Evaluation, run_evaluations
 from reliability_assets.remediation import (
@@ -36,6 +39,7 @@ from reliability_assets.remediation import (
 )
 from reliability_assets.remediation_plans import Plan, PlanBook
 from sensors.check_failures import evidence, graph_of, send_alert
+from sensors.observations import observation
 
 if TYPE_CHECKING:
     from reliability_assets.alerts import AlertRouter
@@ -69,9 +73,30 @@ class Planner:
         self.run_config = dict(run_config or {})
         self.book = PlanBook(store)
         self.said: list[str] = []
+        self.events: list[AssetObservation] = []
 
     def summary(self) -> str:
         return "; ".join(self.said)
+
+    def _observe(
+        self, plan: Plan, event: str, why: str, *, run_id: str | None = None, severity: str | None = None
+    ) -> None:
+        """One observation per asset of ``plan`` (each asset's timeline tells its own story)."""
+        for asset in plan.assets or [plan.checks[0].rpartition(":")[0]]:
+            checks = [c for c in plan.checks if c.rpartition(":")[0] == asset] or list(plan.checks)
+            self.events.append(
+                observation(
+                    asset,
+                    event=event,
+                    why=why,
+                    checks=checks,
+                    severity=severity,
+                    action=f"{plan.action} ({plan.job})",
+                    incident_ids=plan.incident_ids,
+                    trigger_run_id=plan.trigger_run_id,
+                    remediation_run_id=run_id,
+                )
+            )
 
     # --- deciding ----------------------------------------------------------------------------------
 
@@ -159,6 +184,18 @@ class Planner:
                 self._alert(
                     asset, BOUND_CHECK, f"ERROR: {asset}: {note}", note, evaluation.run_id, incident_id
                 )
+                self.events.append(
+                    observation(
+                        asset,
+                        event=f"{action} NOT launched (bound)",
+                        why=note,
+                        checks=[f"{evaluation.asset}:{evaluation.check}"],
+                        severity="ERROR",
+                        action=action,
+                        incident_ids=[incident_id],
+                        trigger_run_id=evaluation.run_id,
+                    )
+                )
             self.said.append(f"{asset}: {note}")
         return allowed
 
@@ -172,7 +209,9 @@ class Planner:
             self._add(key, run, Action.fallback, self.fallback_job, items, status="refused", note="bound hit")
             return []
         plan = self._add(key, run, Action.fallback, self.fallback_job, allowed, status="requested")
-        self.said.append(f"fallback of {', '.join(plan.assets)} (and downstream) for run {run.run_id[:8]}")
+        what = f"fallback of {', '.join(plan.assets)} (and downstream) for run {run.run_id[:8]}"
+        self.said.append(what)
+        self._observe(plan, "fallback planned", f"{', '.join(plan.checks)} failed: {what} requested")
         return [self._request(plan)]
 
     def _rollback(self, run: Any, job: str, items: list[Failure]) -> list[RunRequest]:
@@ -201,6 +240,7 @@ class Planner:
                     self._record(incident_id, "rollback not needed", None, note, key=key)
                     self.incidents.mitigate_by_id(incident_id, at=time.time(), run_id=None, note=note)
                 self.said.append(note)
+                self._observe(plan, "rollback not needed", note)
                 return []
             target = moves[0].from_version
             if target is None:
@@ -217,9 +257,9 @@ class Planner:
             )
             return []
         plan = self._add(key, run, Action.rollback, job, allowed, status="requested", target=target)
-        self.said.append(
-            f"rollback ({job}) to {target or 'the previous passing version'} for run {run.run_id[:8]}"
-        )
+        what = f"rollback ({job}) to {target or 'the previous passing version'} for run {run.run_id[:8]}"
+        self.said.append(what)
+        self._observe(plan, "rollback planned", f"{', '.join(plan.checks)} failed: {what} requested")
         return [self._request(plan)]
 
     def _add(
@@ -303,6 +343,7 @@ class Planner:
                 for incident_id in plan.incident_ids:
                     self._record(incident_id, f"{plan.action} launched", run.run_id, what, key=plan.key)
                 self.said.append(what)
+                self._observe(plan, f"{plan.action} launched", what, run_id=run.run_id)
             if not run.is_finished:
                 continue
             verified, note = self._verify(plan, run)
@@ -313,6 +354,7 @@ class Planner:
                             incident_id, at=time.time(), run_id=run.run_id, note=note
                         )
                     self.said.append(f"{plan.key}: {note}")
+                    self._observe(plan, f"{plan.action} verified: mitigated", note, run_id=run.run_id)
             elif (moved := self.book.move(plan.key, "failed", expect=("launched",), note=note)) is not None:
                 self._failed(moved, note, run_id=run.run_id)
 
@@ -389,6 +431,7 @@ class Planner:
             plan.incident_ids[0] if plan.incident_ids else None,
         )
         self.said.append(f"{plan.key}: remediation failed: {note}")
+        self._observe(plan, f"{plan.action} failed", note, run_id=run_id, severity="ERROR")
 
     def _alert(
         self, asset: str, check: str, title: str, body: str, run_id: str, incident_id: str | None

@@ -2,7 +2,14 @@
 
 The model answers in a fixed schema (a headline, 3-5 insights each citing the KPI it rests on, risks).
 With no API key and no local model, the deterministic template below serves and the output says so:
-metadata names the tier, and the ``served_by_model`` check turns WARN whenever the summary is degraded.
+metadata names the tier and states the degraded state (``served``).
+
+``served_by_model`` WARNs when a configured model did not serve (a fallback tier, the cache, a person):
+that is news. With no model configured at all, the template is what the deployment asked for: every run
+would WARN, open or join an incident and alert, and the catalog would stay yellow, hiding a real
+degradation the day a model is configured. So the check passes and says why ("no model configured: ..."),
+and carries ``reliability/standing``: the remediation sensor keeps one standing inbox entry for it (not one
+per run) until a run with a model configured clears it.
 """
 
 import json
@@ -24,9 +31,10 @@ from dagster import (
 from pydantic import BaseModel, Field
 
 from reliability_assets.analytics.kpis import ALL
+from reliability_assets.check_history import STANDING_KEY
 from reliability_assets.checks.llm_output import ungrounded_numbers
 from reliability_assets.policy import CHAOS_TAG, DAILY, OWNERS, STEP_RETRY
-from reliability_assets.remediation import ACTION_TAG, REASON_TAG, reliability_policy
+from reliability_assets.remediation import ACTION_TAG, REASON_TAG, REMEDIATES_TAG, reliability_policy
 from resources.llm import ResilientLLM
 from resources.redaction import redact, redact_metadata
 
@@ -172,16 +180,17 @@ def executive_summary(
 ):
     """A narrative of the KPIs for executives, in markdown, written by the tiered LLM; metadata names the
     tier that served, attempts, tokens and cost."""
-    if context.run.tags.get(ACTION_TAG) == "fallback":
-        # A remediation run (the grounded check failed): the deterministic tier, every figure a KPI value.
-        why = context.run.tags.get(REASON_TAG, "fallback run")
+    tags = context.run.tags
+    remediated = tags.get(REMEDIATES_TAG, "executive_summary").split(",")  # absent: a hand-tagged run
+    if tags.get(ACTION_TAG) == "fallback" and "executive_summary" in remediated:
+        # Its own fallback (the grounded check failed): the deterministic tier, every figure a KPI value.
+        # A fallback of an upstream asset only refreshes the summary from the last good data: the model
+        # writes it as usual.
+        why = tags.get(REASON_TAG, "fallback run")
         brief = template_brief(executive_kpis)
-        yield from _outputs(
-            brief,
-            executive_kpis,
-            {"tier": "deterministic", "degraded": True, "fallback_reason": why},
-            served=f"degraded: fallback run served the deterministic template ({why})",
-        )
+        said = f"degraded: fallback run served the deterministic template ({why})"
+        fallback = {"tier": "deterministic", "degraded": True, "fallback_reason": why, "served": said}
+        yield from _outputs(brief, executive_kpis, fallback, served=said)
         return
     messages, untrusted = prompt(executive_kpis)
     result = llm.generate(
@@ -199,19 +208,40 @@ def executive_summary(
             allow_retries=False,
         )
     brief = result.output if result.output is not None else template_brief(executive_kpis)
-    served = (
+    meta: dict[str, Any] = {
+        "tier": "deterministic" if result.deferred else result.tier,
+        "degraded": result.degraded,
+        **result.metadata(),
+    }
+    if not result.deferred and not model_configured(llm):
+        # Degraded by configuration, not by a failure: said plainly, once in the inbox, never per run.
+        meta["served"] = NO_MODEL
+        yield from _outputs(
+            brief, executive_kpis, meta, served=None, skipped=result.skipped, standing=NO_MODEL
+        )
+        return
+    served: str | None = (
         None
         if not result.degraded
         else f"degraded: served by {result.tier}"
         + (f"; skipped {result.skipped}" if result.skipped else "")
         + (f"; in human review as {result.dead_letter_key}" if result.deferred else "")
     )
-    meta = {
-        "tier": "deterministic" if result.deferred else result.tier,
-        "degraded": result.degraded,
-        **result.metadata(),
-    }
+    meta["served"] = served or f"served by the model tier {result.tier}"
     yield from _outputs(brief, executive_kpis, meta, served=served, skipped=result.skipped)
+
+
+#: What the summary and its check say when no LLM tier is configured at all.
+NO_MODEL = (
+    "no model configured: the deterministic template wrote this (set OPENAI_API_KEY or "
+    "RELIABILITY_LLM_LOCAL_URL to have a model write it)"
+)
+
+
+def model_configured(llm: ResilientLLM) -> bool:
+    """Is any tier of ``llm`` configured (a base URL, and a key where the tier needs one)? The same rule
+    ResilientLLM applies before it skips a tier with "no base_url configured" / "no API key"."""
+    return any(e.base_url and (e.api_key or not e.require_api_key) for e in llm.endpoints)
 
 
 def _outputs(
@@ -221,8 +251,10 @@ def _outputs(
     *,
     served: str | None,
     skipped: Any = None,
+    standing: str | None = None,
 ) -> Iterator[Output | AssetCheckResult]:
-    """The summary and its two checks, whichever tier wrote it."""
+    """The summary and its two checks, whichever tier wrote it. ``standing``: a degraded state that is
+    not a failure (the check passes, says it, and the sensor keeps one standing inbox entry for it)."""
     summary = render_markdown(brief, executive_kpis)
     yield Output(
         summary,
@@ -247,10 +279,13 @@ def _outputs(
         ),
         metadata=redact_metadata({"numbers_cited": cited, "ungrounded": json.dumps(ungrounded)}),
     )
+    check_meta: dict[str, Any] = {"tier": str(meta["tier"]), "skipped": json.dumps(skipped or {})}
+    if standing:
+        check_meta[STANDING_KEY] = standing
     yield AssetCheckResult(
         check_name="served_by_model",
         passed=served is None,
         severity=AssetCheckSeverity.WARN,
-        description=redact(served),
-        metadata=redact_metadata({"tier": str(meta["tier"]), "skipped": json.dumps(skipped or {})}),
+        description=redact(served or standing),
+        metadata=redact_metadata(check_meta),
     )
