@@ -1,6 +1,7 @@
-"""``reliability``: the headless way in. ``init-home`` prepares a DAGSTER_HOME, ``demo`` materializes the
-whole graph through the Dagster CLI and prints every asset's and check's status, ``status`` prints the
-table for any run."""
+"""reliability: the headless way in. init-home prepares a DAGSTER_HOME; demo materializes the whole graph
+through the Dagster CLI, with progress, and prints every asset's and check's status; status prints that
+table for any run; scenario launches a failure through the running UI. -v on demo, scenario and report
+shows Dagster's event stream instead of the progress."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from reliability_assets.scenarios import SCENARIOS
 from resources.paths import dagster_home
 
 DEFINITIONS_MODULE = "reliability_assets.definitions"
+VERBOSE_HELP = "show Dagster's event stream (DEBUG lines) instead of the progress bar"
 #: Materialization metadata shown in the status table, when an asset has it.
 DETAIL_KEYS = (
     ("dagster/row_count", "rows"),
@@ -179,7 +182,11 @@ def latest_run_id() -> str | None:
     return runs[0].run_id if runs else None
 
 
-def demo(*, scenario: str | None, seed: int | None, size: int | None) -> int:
+def demo(*, scenario: str | None, seed: int | None, size: int | None, verbose: bool = False) -> int:
+    """Materialize the whole graph through the Dagster CLI, then print every asset's and check's status.
+    Progress and a line per step on stderr; Dagster's event stream goes to a log file (`-v`: stderr)."""
+    from reliability_assets.progress import watch_run
+
     home = init_home()
     source_config = {
         k: v for k, v in {"scenario": scenario, "seed": seed, "size": size}.items() if v is not None
@@ -199,16 +206,35 @@ def demo(*, scenario: str | None, seed: int | None, size: int | None) -> int:
             {"resources": {"source": {"config": source_config}}, "execution": {"config": {"in_process": {}}}}
         ),
     ]
-    print(f"DAGSTER_HOME={home}\n$ {' '.join(command)}", flush=True)
+    log_path = home / "logs" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"DAGSTER_HOME={home}", file=sys.stderr)
+    if verbose:
+        print(f"$ {' '.join(command)}", file=sys.stderr, flush=True)
+    else:
+        print(f"Dagster's event log: {log_path} (-v shows it here)", file=sys.stderr, flush=True)
     before = latest_run_id()
-    subprocess.run(command, check=False)
+
+    def new_run() -> str | None:
+        run_id = latest_run_id()
+        return run_id if run_id != before else None
+
+    with watch_run(new_run, title="materializing", enabled=not verbose), log_path.open("w") as log:
+        subprocess.run(command, check=False, stdout=None if verbose else log, stderr=None if verbose else log)
     run_id = latest_run_id()
     if run_id is None or run_id == before:
-        print("the Dagster CLI did not start a run (see its output above)", file=sys.stderr)
+        if not verbose:
+            sys.stderr.write(_tail(log_path, 40))
+        print(f"the Dagster CLI did not start a run (its output: {log_path})", file=sys.stderr)
         return 2
     status, rows = run_status(run_id)
     print(format_status(run_id, status, rows))
     return 0 if status == "SUCCESS" else 1
+
+
+def _tail(path: Path, lines: int) -> str:
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join(text) + "\n" if text else ""
 
 
 def dead_letter_command(args: argparse.Namespace) -> int:
@@ -250,12 +276,26 @@ def dead_letter_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def scenario_command(name: str, *, ui_url: str, size: int | None) -> int:
+def scenario_command(name: str, *, ui_url: str, size: int | None, verbose: bool = False) -> int:
     from reliability_assets.launch import LaunchError
+    from reliability_assets.progress import watch_run
     from reliability_assets.scenarios import run_scenario
 
+    launched: dict[str, str] = {}
     try:
-        summary = run_scenario(name, ui_url=ui_url, size=size)
+        with watch_run(
+            lambda: launched.get("run_id"), title=f"scenario {name}", enabled=not verbose
+        ) as watcher:
+
+            def on_progress(phase: str, run_id: str | None) -> None:
+                if run_id:
+                    launched["run_id"] = run_id
+                if watcher is not None:
+                    watcher.phase(phase)
+                else:
+                    print(phase, file=sys.stderr, flush=True)
+
+            summary = run_scenario(name, ui_url=ui_url, size=size, on_progress=on_progress)
     except LaunchError as error:
         raise SystemExit(f"reliability scenario: {error}") from None
     print(json.dumps(summary, default=str))
@@ -269,11 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         "--postgres", metavar="URL", help="PostgreSQL storage: postgresql://USER[:PASSWORD]@HOST:PORT/DB"
     )
     demo_parser = commands.add_parser(
-        "demo", help="materialize everything via the Dagster CLI; print statuses"
+        "demo", help="materialize everything via the Dagster CLI, with progress; print statuses"
     )
     demo_parser.add_argument("--scenario", choices=[s.value for s in Scenario])
     demo_parser.add_argument("--seed", type=int)
     demo_parser.add_argument("--size", type=int)
+    demo_parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     status_parser = commands.add_parser("status", help="status of every asset and check in a run")
     status_parser.add_argument("--run-id", help="default: the latest run")
     dlq = commands.add_parser("dlq", help="the dead-letter queue: list, show, replay, resolve")
@@ -295,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     scenario.add_argument("name", choices=SCENARIOS)
     scenario.add_argument("--ui", default="http://127.0.0.1:3000", help="the Dagster webserver's URL")
     scenario.add_argument("--size", type=int, help="customers generated (default: the code location's)")
+    scenario.add_argument("-v", "--verbose", action="store_true", help="print each phase, no progress bar")
     incidents_cli.add_commands(commands)
     alert_inbox.add_commands(commands)
     scorecard_asset.add_commands(commands)
@@ -306,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         print(init_home(postgres=args.postgres))
         return 0
     if args.command == "demo":
-        return demo(scenario=args.scenario, seed=args.seed, size=args.size)
+        return demo(scenario=args.scenario, seed=args.seed, size=args.size, verbose=args.verbose)
     if args.command == "dlq":
         return dead_letter_command(args)
     if args.command == "incidents":
@@ -318,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "reports":
         return reports.run(args)
     if args.command == "scenario":
-        return scenario_command(args.name, ui_url=args.ui, size=args.size)
+        return scenario_command(args.name, ui_url=args.ui, size=args.size, verbose=args.verbose)
     run_id = args.run_id or latest_run_id()
     if run_id is None:
         print(f"no runs yet in {dagster_home()}", file=sys.stderr)

@@ -10,7 +10,7 @@ sensors run in the daemon, on its schedule, against runs started by the webserve
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from reliability_assets.policy import CHAOS_TAG
@@ -62,7 +62,9 @@ def run_scenario(
     ui_url: str = "http://127.0.0.1:3000",
     size: int | None = None,
     timeout_s: float = 900.0,
+    on_progress: Callable[[str, str | None], None] | None = None,
 ) -> dict[str, Any]:
+    """Launch, wait, let the sensors settle, summarize. ``on_progress(phase, run_id)`` hears each phase."""
     from dagster import AssetKey, DagsterInstance
 
     from reliability_assets.alerts import AlertRouter
@@ -76,10 +78,14 @@ def run_scenario(
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
     began = time.monotonic()
+    say = on_progress or (lambda _phase, _run_id: None)
     tags = {"reliability/scenario": name} | ({CHAOS_TAG: "llm_down"} if name == "llm_down" else {})
     with DagsterUI(ui_url) as ui:
+        say(f"launching {name} through {ui_url}", None)
         run_id = ui.launch("reference_pipeline", run_config=run_config(name, size=size), tags=tags)
+        say(f"run {run_id[:8]}", run_id)
         run = ui.wait(run_id, timeout_s=timeout_s)
+    say(f"run {run['status']}; waiting for the sensors to act", run_id)
     graph = defs.resolve_asset_graph()
     policies = policies_from({key: graph.get(key).metadata for key in graph.get_all_asset_keys()})
     with DagsterInstance.get() as instance:

@@ -76,14 +76,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser("report", help="the reliability scorecard of $DAGSTER_HOME in a terminal")
     report.add_argument("--window-days", type=float, default=7.0)
     report.add_argument("--markdown", action="store_true", help="a markdown table instead of plain text")
+    report.add_argument("-v", "--verbose", action="store_true", help="no spinner while it computes")
 
 
 def run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from reliability_assets.definitions import defs
+    from reliability_assets.progress import spinner
 
-    with DagsterInstance.get() as instance:
+    with spinner("computing the scorecard", enabled=not args.verbose), DagsterInstance.get() as instance:
         frame = scorecard_for(
             instance,
             defs.resolve_asset_graph(),

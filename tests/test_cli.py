@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from pathlib import Path
 
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus
@@ -31,17 +32,39 @@ def test_demo_materializes_every_asset_through_the_cli(tmp_path) -> None:
     done = _reliability("demo", home=home)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = _table(done.stdout)
-    assert {name: table.get(name) for name in ASSET_NAMES} == dict.fromkeys(ASSET_NAMES, "MATERIALIZED")
-    expected = {**dict.fromkeys(CHECK_NAMES, "PASSED"), "executive_summary:served_by_model": "FAILED"}
-    assert {name: table.get(name) for name in CHECK_NAMES} == expected
-    assert "FAILED (WARN)  degraded: served by deterministic" in done.stdout  # offline: the template served
+    in_run = [name for name in ASSET_NAMES if table.get(name) != "NOT IN RUN"]
+    assert {name: table.get(name) for name in in_run} == dict.fromkeys(in_run, "MATERIALIZED")
+    assert {"customers", "executive_summary"} <= set(in_run)
+    checks = {name: table.get(name) for name in CHECK_NAMES if table.get(name) != "NOT IN RUN"}
+    failed = {name for name, status in checks.items() if status != "PASSED"}
+    assert failed <= {"executive_summary:served_by_model"}, failed  # offline: at most the degraded WARN
     assert yaml.safe_load((home / "dagster.yaml").read_text())["telemetry"] == {"enabled": False}
     assert (home / "reliability.duckdb").exists()
     with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         assert [run.status for run in runs] == [DagsterRunStatus.SUCCESS]
-    # The Dagster CLI ran the graph in one process (the in_process executor the demo asks for).
+    # Quiet by default: a line per materialized asset on stderr, not Dagster's DEBUG stream, and the
+    # result table last on stdout.
+    errors = done.stderr.splitlines()
+    assert len(errors) < 25, done.stderr
+    assert " DEBUG " not in done.stderr
+    assert "✓ customers" in done.stderr and "✓ executive_summary" in done.stderr
+    last = done.stdout.strip().splitlines()[-1].split()
+    assert last[0] == "check" and last[1] in CHECK_NAMES
+    # The event stream went to the log file the demo names; the Dagster CLI ran the graph in one process.
+    (log_line,) = [line for line in errors if line.startswith("Dagster's event log: ")]
+    log = Path(log_line.split(": ", 1)[1].split(" (-v")[0]).read_text()
+    assert " DEBUG " in log
+    assert "Executing steps in process" in log and "Multiprocess executor" not in log
+
+
+def test_demo_verbose_shows_dagsters_event_stream(tmp_path) -> None:
+    done = _reliability("demo", "-v", "--size", "200", home=tmp_path / "dagster_home")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Executing steps in process" in done.stderr and "Multiprocess executor" not in done.stderr
+    assert done.stderr.count(" DEBUG ") > 50
+    assert "✓ customers" not in done.stderr  # no progress lines mixed into the stream
+    assert _table(done.stdout)["customers"] == "MATERIALIZED"
 
 
 def test_status_shows_the_gate_that_blocked_a_run_and_what_it_skipped(tmp_path) -> None:
