@@ -13,9 +13,20 @@ from reliability_assets.scorecard import as_text, chart_markdown, chart_png, sco
 from resources.redaction import redact_metadata
 from resources.reliability import ReliabilityStoreResource
 
+DEFAULT_WINDOW_DAYS = 7.0
+
 
 class ScorecardConfig(Config):
-    window_days: float = Field(default=7.0, gt=0, description="How far back the scorecard looks.")
+    # None, not 7.0: a field whose default is None is not pre-filled in the Launchpad (keeps it small).
+    window_days: float | None = Field(
+        default=None,
+        gt=0,
+        description=f"How far back the scorecard looks (unset: {DEFAULT_WINDOW_DAYS:g} days).",
+    )
+
+    @property
+    def window_s(self) -> float:
+        return (self.window_days or DEFAULT_WINDOW_DAYS) * 86400
 
 
 @asset(
@@ -34,7 +45,7 @@ def reliability_scorecard(
         context.instance,
         _asset_graph(context),
         reliability.store,
-        window_s=config.window_days * 86400,
+        window_s=config.window_s,
     )
     overall = frame[frame["asset"] == "overall"].iloc[0]
     png = chart_png(frame)
@@ -47,7 +58,7 @@ def reliability_scorecard(
                 "scorecard": MetadataValue.md(as_text(frame)),
                 "chart": MetadataValue.md(chart_markdown(png)),
                 "chart_path": MetadataValue.path(str(chart_path)),
-                "window_days": config.window_days,
+                "window_days": config.window_days or DEFAULT_WINDOW_DAYS,
                 "uptime_pct": _number(overall["uptime_pct"]),
                 "mttr_s": _number(overall["mttr_s"]),
                 "auto_resolved_pct": _number(overall["auto_resolved_pct"]),
@@ -74,7 +85,7 @@ def _number(value: object) -> float:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser("report", help="the reliability scorecard of $DAGSTER_HOME in a terminal")
-    report.add_argument("--window-days", type=float, default=7.0)
+    report.add_argument("--window-days", type=float, default=DEFAULT_WINDOW_DAYS)
     report.add_argument("--markdown", action="store_true", help="a markdown table instead of plain text")
     report.add_argument("-v", "--verbose", action="store_true", help="no spinner while it computes")
 
