@@ -34,6 +34,7 @@ def quiet(resource: Any) -> Any:
     from dagster import Field, ResourceDefinition, Shape
     from dagster._config.pythonic_config import ConfigurableResourceFactory
 
+    definition: ResourceDefinition
     if isinstance(resource, ConfigurableResourceFactory):
         definition = resource.get_resource_definition()
     elif isinstance(resource, ResourceDefinition):
