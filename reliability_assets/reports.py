@@ -95,8 +95,8 @@ def serve(root: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
             file=sys.stderr,
         )
         return 2
-    bound_host, bound_port = server.server_address[:2]
-    print(f"serving {Path(root).resolve()} at http://{bound_host}:{bound_port}/", flush=True)
+    bound_port = server.server_address[1]
+    print(f"serving {Path(root).resolve()} at http://{host}:{bound_port}/", flush=True)
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

@@ -85,7 +85,7 @@ def test_passing_suite_of_gx_objects_reports_every_expectation(instance: Dagster
     assert critical.metadata["evaluated"].value == 2 and critical.metadata["failed"].value == 0
     assert critical.metadata["gx_version"].value == gx.__version__
     assert (
-        "| expect_column_values_to_be_between | seats | pass | 0 | 0.0% |"
+        "| expect_column_values_to_be_between | seats | pass |  | min_value=1.0, max_value=100.0 | 0 | 0.0% |"
         in critical.metadata["expectations"].value
     )
 
@@ -97,7 +97,7 @@ def test_critical_failure_blocks_downstream_and_names_the_column(instance: Dagst
     assert not check.passed and check.severity.value == "ERROR"
     assert check.description == "region: expect_column_values_to_not_be_null (1 unexpected, 25.0%)"
     table = check.metadata["expectations"].value
-    assert "| expect_column_values_to_not_be_null | region | FAIL | 1 | 25.0% | None |" in table
+    assert "| expect_column_values_to_not_be_null | region | FAIL |  |  | 1 | 25.0% | None |" in table
     assert check.metadata["failed"].value == 1 and check.metadata["evaluated"].value == 2
 
 
@@ -109,6 +109,53 @@ def test_warning_failure_warns_without_blocking(instance: DagsterInstance) -> No
     assert not warning.passed and warning.severity.value == "WARN"
     assert warning.description == "plan: expect_column_values_to_be_in_set (1 unexpected, 25.0%)"
     assert "| gold |" in warning.metadata["expectations"].value  # the offending value, sampled
+
+
+def test_the_failing_evaluation_itself_carries_the_failed_expectations(
+    instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table is in the failing evaluation as the instance stored it (what the UI reads, whatever runs
+    later): a Dagster table of the failures (rendered inline) and the markdown of all, failing first."""
+    # An unexpected value that happens to be a secret is masked, in the table as everywhere.
+    monkeypatch.setattr(
+        sys.modules[__name__], "FRAME", FRAME.assign(plan=["free", "pro", "pro", "gold-s3cret"])
+    )
+    monkeypatch.setenv("GX_TEST_API_TOKEN", "gold-s3cret")
+    mean_high = {
+        "expectation": "expect_column_mean_to_be_between",
+        "kwargs": {"column": "seats", "min_value": 10},
+    }
+    suite = [SEATS_POSITIVE, NOT_NULL_REGION, PLAN_IN_SET, mean_high]
+    result, checks, done = run(instance, suite, name="inline")
+    assert not result.success and done == {"accounts"}
+    check = checks["inline"]
+    (record,) = instance.event_log_storage.get_asset_check_execution_history(check.asset_check_key, limit=1)
+    stored = record.event.dagster_event.event_specific_data  # the evaluation as the instance keeps it
+    assert record.run_id == result.run_id and not stored.passed
+    table = stored.metadata["failed_expectations"]
+    assert [c.name for c in table.schema.columns] == [
+        "expectation", "column", "success", "observed", "expected", "unexpected", "unexpected %",
+        "examples / error",
+    ]  # fmt: skip
+    rows = [r.data for r in table.records]
+    assert [(r["column"], r["expectation"]) for r in rows] == [
+        ("region", "expect_column_values_to_not_be_null"),
+        ("plan", "expect_column_values_to_be_in_set"),
+        ("seats", "expect_column_mean_to_be_between"),
+    ]  # the failures only, in suite order
+    assert all(r["success"] == "FAIL" for r in rows)
+    region, plan, mean = rows
+    assert region["unexpected"] == 1 and region["unexpected %"] == "25.0%"
+    assert plan["expected"] == "value_set=['free', 'pro']" and plan["examples / error"] == "***"
+    assert mean["observed"] == "2.75" and mean["expected"] == "min_value=10" and mean["unexpected"] is None
+    markdown = stored.metadata["expectations"].value.splitlines()
+    assert [line.split(" | ")[2] for line in markdown[2:]] == ["FAIL", "FAIL", "FAIL", "pass"]
+    assert "s3cret" not in stored.metadata["expectations"].value
+
+
+def test_a_passing_evaluation_has_no_failure_table(instance: DagsterInstance) -> None:
+    _, checks, _ = run(instance, [SEATS_POSITIVE])
+    assert checks["gx_suite"].passed and "failed_expectations" not in checks["gx_suite"].metadata
 
 
 def test_info_never_fails(instance: DagsterInstance) -> None:

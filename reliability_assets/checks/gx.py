@@ -33,12 +33,12 @@ from dagster import (
 )
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from reliability_assets.checks.gx_tables import describe, failed_table, markdown_table
 from reliability_assets.policy import COMPUTE_RETRY
 from resources.redaction import RedactedMessage, redact, redact_metadata, redact_text
 
 Severity = Literal["critical", "warning", "info"]
 RESULT_FORMATS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")
-SAMPLE_SIZE = 5
 #: GX returns results in its own order; this meta key maps each one back to its entry.
 _INDEX = "reliability_assets/index"
 #: severity -> (check-name suffix, Dagster severity when it fails)
@@ -307,44 +307,10 @@ def run_suite(
     return outcomes
 
 
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}%" if value >= 0.1 or value == 0 else f"{value:.2g}%"
-
-
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")[:200]
-
-
-def _describe(o: Outcome) -> str:
-    r = o.result
-    if o.error:
-        detail = o.error
-    elif r.get("unexpected_count") is not None:
-        detail = f"{r['unexpected_count']} unexpected, {_percent(r.get('unexpected_percent'))}"
-    else:
-        detail = f"observed {_cell(r['observed_value'])}" if "observed_value" in r else "not met"
-    return f"{', '.join(o.entry.columns) or '(table)'}: {o.entry.expectation} ({detail})"
-
-
-def _table(outcomes: Sequence[Outcome]) -> str:
-    rows = ["| expectation | column | success | unexpected | unexpected % | sample / error |"]
-    rows.append("| --- | --- | --- | ---: | ---: | --- |")
-    for o in outcomes:
-        count, sample = o.result.get("unexpected_count"), o.result.get("partial_unexpected_list") or []
-        cells = [
-            o.entry.expectation,
-            ", ".join(o.entry.columns) or "(table)",
-            "pass" if o.success else "FAIL",
-        ]
-        cells += ["" if count is None else count, _percent(o.result.get("unexpected_percent"))]
-        cells.append(o.error or ", ".join(map(str, sample[:SAMPLE_SIZE])))
-        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(rows)
-
-
 def _check_result(check: str, severity: str, outcomes: Sequence[Outcome], version: str) -> AssetCheckResult:
     failed = [o for o in outcomes if not o.success]
-    text = "; ".join(_describe(o) for o in failed) or None
+    text = "; ".join(describe(o) for o in failed) or None
+    evidence = {"failed_expectations": failed_table(outcomes)} if failed else {}
     return AssetCheckResult(
         check_name=check,
         passed=not failed or severity == "info",  # info expectations inform, they never fail
@@ -352,7 +318,8 @@ def _check_result(check: str, severity: str, outcomes: Sequence[Outcome], versio
         description=redact(f"not met (info only): {text}" if text and severity == "info" else text),
         metadata=redact_metadata(
             {
-                "expectations": MetadataValue.md(_table(outcomes)),
+                **evidence,
+                "expectations": MetadataValue.md(markdown_table(outcomes)),
                 "evaluated": len(outcomes),
                 "failed": len(failed),
                 "gx_version": version,
