@@ -6,6 +6,7 @@ import duckdb
 import pytest
 
 from reliability_assets.analytics.model import AUC_FLOOR
+from reliability_assets.check_history import STANDING_KEY
 from tests.support import ASSET_NAMES, CHECK_NAMES, check_results, materialized
 
 
@@ -15,11 +16,15 @@ def test_clean_materializes_every_asset_and_passes_every_check(reference_runs) -
     assert sorted(materialized(result)) == sorted(ASSET_NAMES)
     checks = check_results(result)
     assert sorted(checks) == sorted(CHECK_NAMES)
-    assert [name for name, e in checks.items() if not e.passed] == ["executive_summary:served_by_model"]
+    assert [name for name, e in checks.items() if not e.passed] == []
     assert checks["executive_summary:grounded"].metadata["numbers_cited"].value >= 8  # the template's figures
-    # No key, no local model: the template served, and the summary says so with a WARN, not silence.
+    # No key, no local model: the template served by configuration. The check passes (no WARN, incident and
+    # alert every run) and says so plainly; the sensor keeps one standing inbox entry for it.
     degraded = checks["executive_summary:served_by_model"]
-    assert degraded.severity.value == "WARN" and "served by deterministic" in degraded.description
+    assert degraded.description.startswith("no model configured: the deterministic template wrote this")
+    assert degraded.metadata[STANDING_KEY].value == degraded.description
+    summary = materialized(result)["executive_summary"].metadata
+    assert summary["degraded"].value is True and summary["served"].value == degraded.description
 
 
 def test_churn_model_auc_on_clean_data_is_above_the_floor(reference_runs) -> None:
@@ -187,6 +192,7 @@ def test_the_summary_is_written_by_the_model_when_one_answers(tmp_path) -> None:
         assert "Model-written headline" in result.output_for_node("executive_summary")
         warn = check_results(result)["executive_summary:served_by_model"]
         assert not warn.passed and "served by secondary" in warn.description
+        assert STANDING_KEY not in warn.metadata  # a configured model that did not serve: news, it warns
 
         assert check_results(result)["executive_summary:grounded"].passed  # it cites no number
 
