@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import PIL.Image
 import pytest
 from dagster import (
     AssetCheckResult,
@@ -20,6 +24,7 @@ from dagster import (
     materialize,
 )
 
+from reliability_assets.checks import drift_picture
 from reliability_assets.checks.drift import build_drift_check
 from reliability_assets.checks.drift_eval import (
     DATETIME_NOTE,
@@ -207,8 +212,13 @@ def test_reference_is_the_last_materialization_whose_checks_all_passed(tmp_path:
         assert "dataset drift" in drifted["description"] and "amount (wasserstein" in drifted["description"]
         table_md = drifted["columns"].value
         assert "| amount | numerical | wasserstein |" in table_md and "DRIFT" in table_md
-        report = Path(drifted["report"].value)
+        report = Path(drifted["report_file"].value)
         assert report.is_file() and report.stat().st_size > 100_000  # Evidently's self-contained HTML
+        # The evidence a person opens first: the picture (drifted columns first) and the report's link.
+        assert picture_columns(drifted) == [("amount", "DRIFT"), ("plan", "DRIFT"), ("tenure", "ok")]
+        assert picture_columns(second) == [("amount", "ok"), ("tenure", "ok"), ("plan", "ok")]  # passing too
+        assert list(drifted)[list(drifted).index("picture") + 1] == "report"  # leading the metadata
+        assert drifted["report"].value.endswith("/" + report.relative_to(tmp_path / "reports").as_posix())
 
         # The drifted run failed its drift check, the invalid one its other check: neither becomes the
         # reference; the clean run after them is compared with the second run.
@@ -217,6 +227,36 @@ def test_reference_is_the_last_materialization_whose_checks_all_passed(tmp_path:
         assert after["passed"]
         assert after["reference_run_id"].value != first_run  # the second run superseded the first
         assert after["reference_run_id"].value == run_id_before_latest(instance, 3)
+
+
+def picture_columns(evaluation: dict[str, Any]) -> list[tuple[str, str]]:
+    """The picture's panels in order, from its alt text, after checking it is a PNG of bounded size."""
+    markdown = evaluation["picture"].value
+    match = re.match(r"!\[drift: (.*?)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    assert match, markdown[:200]
+    png = base64.b64decode(match[2], validate=True)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(match[2]) < 150_000
+    with PIL.Image.open(io.BytesIO(png)) as image:
+        image.verify()  # a whole, decodable PNG
+        assert image.format == "PNG" and image.width >= 300
+    return re.findall(r"(\w+) \((DRIFT|ok)\)", match[1])
+
+
+def test_the_picture_draws_drifted_columns_first_and_names_those_left_out() -> None:
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({f"c{i}": rng.normal(0, 1, 4_000) for i in range(10)})
+    current = pd.DataFrame({f"c{i}": rng.normal(1.0 if i >= 8 else 0, 1, 4_000) for i in range(10)})
+    current.loc[rng.random(4_000) < 0.9, "c0"] = np.nan  # sparse: drawn from its values only
+    current["c1"] = current["c1"].round().astype("int64")  # a few distinct numbers
+    result = evaluate_drift(current, reference)
+    drifted = [c.column for c in result.columns if c.drifted]
+    assert drifted == ["c1", "c8", "c9"]
+    picture = drift_picture.render(current, reference, result.columns)
+    expected = drifted + [c.column for c in result.columns if not c.drifted]
+    assert picture.shown == expected[: drift_picture.MAX_COLUMNS] and picture.omitted == expected[8:]
+    markdown = picture.markdown(reference="run 1234")
+    assert markdown.startswith("![drift: c1 (DRIFT), c8 (DRIFT), c9 (DRIFT), c0 (ok), c2 (ok)")
+    assert f"Not drawn (2): {', '.join(expected[8:])}." in markdown and "Grey: run 1234" in markdown
 
 
 def run_id_before_latest(instance: DagsterInstance, skip: int) -> str:

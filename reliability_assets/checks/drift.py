@@ -48,6 +48,7 @@ from dagster import (
     AssetKey,
     Failure,
     MetadataValue,
+    get_dagster_logger,
     multi_asset_check,
 )
 
@@ -109,6 +110,31 @@ def _notes(result: DriftResult) -> str:
             "as-of date) in the asset and check that column"
         )
     return "".join(f". {p}" for p in parts)
+
+
+def _evidence(
+    current: pd.DataFrame, reference: pd.DataFrame, result: DriftResult, label: str, root: Path, *, seed: int
+) -> dict[str, Any]:
+    """What a person opens first, so it leads the metadata: the picture (reference vs current per column,
+    drifted first) and the HTML report as an http:// link served by ``reliability reports serve``
+    (``report_file`` keeps the path; ``report`` stays a path when the file lies outside the served root)."""
+    from reliability_assets.checks.drift_picture import render
+    from reliability_assets.reports import report_url
+
+    meta: dict[str, Any] = {}
+    try:
+        picture = render(current, reference, result.columns, seed=seed)
+        meta["picture"] = MetadataValue.md(picture.markdown(reference=label))
+    except Exception as error:  # a plotting problem must not turn a drift verdict into a step failure
+        meta["picture_error"] = f"{type(error).__name__}: {error}"
+        get_dagster_logger().warning(redact(f"drift picture not drawn: {meta['picture_error']}"))
+    if result.report_path is not None:
+        url = report_url(result.report_path, root)
+        meta["report"] = MetadataValue.url(url) if url else MetadataValue.path(result.report_path)
+        meta["report_file"] = MetadataValue.path(result.report_path)
+        urls = [report_url(p, root) for p in result.report_paths]
+        meta["report_urls"] = MetadataValue.json([u for u in urls if u])
+    return meta
 
 
 def _input_failure(
@@ -299,12 +325,12 @@ def build_drift_check(
             description=redact(_describe(result, label) + _notes(result)),
             metadata=redact_metadata(
                 {
+                    **_evidence(table, ref_frame, result, label, reliability.report_path(), seed=seed),
                     **ref_meta,
                     "drifted_share": round(result.drifted_share, 4),
                     "drift_share_threshold": drift_share,
                     "drifted_columns": MetadataValue.json([c.column for c in result.drifted]),
                     "columns": MetadataValue.md(result.markdown()),
-                    "report": MetadataValue.path(str(report)),
                     "reports": MetadataValue.json(result.report_paths),
                     "reference_rows": result.reference_rows,
                     "current_rows": result.current_rows,
