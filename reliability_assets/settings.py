@@ -1,4 +1,18 @@
-"""Environment settings, read once when the code location loads. Every variable is in the README."""
+"""Environment settings, read once when the code location loads. Every variable is in the README.
+
+The reference LLM (``reference_llm``) reads:
+- ``OPENAI_API_KEY``: the key of the primary and secondary tiers; unset, both are skipped (offline).
+- ``OPENAI_BASE_URL``: their OpenAI-compatible server (default https://api.openai.com/v1).
+- ``RELIABILITY_LLM_PRIMARY_MODEL`` / ``RELIABILITY_LLM_SECONDARY_MODEL``: their models (default gpt-4o-mini
+  / gpt-4o). Cost is counted at OpenAI's list price for those two; any other model is counted at $0.
+- ``RELIABILITY_LLM_LOCAL_URL`` / ``RELIABILITY_LLM_LOCAL_MODEL``: a keyless local server (Ollama, vLLM).
+- ``RELIABILITY_CHAOS``: fault injection for every run (llm_primary_down, llm_down); the run tag
+  ``reliability/chaos`` overrides it per run.
+With none set, every OpenAI tier is skipped and the deterministic template writes the summary. Offline,
+``reliability_assets.testing.fake_openai.offline_llm_env(base_url)`` gives the variables that point the
+primary and secondary tiers at the local fake server (``python -m reliability_assets.testing.fake_openai``,
+models ``local-fake-primary`` and ``local-fake-secondary``), so chaos has a real tier to fail.
+"""
 
 from __future__ import annotations
 
@@ -79,32 +93,42 @@ def _chaos(variable: str, allowed: tuple[str, ...]) -> str:
         raise SettingsError(f"invalid environment:\n  {error}") from None
 
 
+#: OpenAI's list prices (USD per 1k input and output tokens) of the default models. Any other model (an
+#: Azure deployment, a local server, the fake) is counted at $0 rather than at a price that is not its own.
+LIST_PRICES: dict[str, tuple[float, float]] = {"gpt-4o-mini": (0.00015, 0.0006), "gpt-4o": (0.0025, 0.01)}
+
+
 def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
-    """Primary and secondary OpenAI-compatible models, then a local server; any of them may be absent."""
+    """Primary and secondary OpenAI-compatible models, then a local server; any of them may be absent
+    (the variables are in this module's docstring)."""
     from resources.chaos import LLM_FAULTS, LLMChaos
 
     key = _secret("OPENAI_API_KEY")
     base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     env = os.environ.get
+    primary = env("RELIABILITY_LLM_PRIMARY_MODEL") or "gpt-4o-mini"
+    secondary = env("RELIABILITY_LLM_SECONDARY_MODEL") or "gpt-4o"
+    primary_in, primary_out = LIST_PRICES.get(primary, (0.0, 0.0))
+    secondary_in, secondary_out = LIST_PRICES.get(secondary, (0.0, 0.0))
     return ResilientLLM(
         endpoints=[
             LLMEndpoint(
                 name="primary",
-                model=env("RELIABILITY_LLM_PRIMARY_MODEL", "gpt-4o-mini"),
+                model=primary,
                 base_url=base_url,
                 api_key=key,
-                input_price_per_1k=0.00015,
-                output_price_per_1k=0.0006,
                 requests_per_minute=500,
                 tokens_per_minute=200_000,
+                input_price_per_1k=primary_in,
+                output_price_per_1k=primary_out,
             ),
             LLMEndpoint(
                 name="secondary",
-                model=env("RELIABILITY_LLM_SECONDARY_MODEL", "gpt-4o"),
+                model=secondary,
                 base_url=base_url,
                 api_key=key,
-                input_price_per_1k=0.0025,
-                output_price_per_1k=0.01,
+                input_price_per_1k=secondary_in,
+                output_price_per_1k=secondary_out,
                 requests_per_minute=500,
                 tokens_per_minute=30_000,
             ),

@@ -5,6 +5,8 @@ before a run starts (the tag) instead of silently injecting nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -51,3 +53,51 @@ def check_chaos(value: str | None, *, where: str, allowed: tuple[str, ...] = ALL
         f"{where}={value!r} is not a fault-injection mode. Fix: use one of {', '.join(allowed)}, or leave "
         f"it empty for no fault injection."
     )
+
+
+@dataclass(frozen=True)
+class LLMChaosPlan:
+    """Which tiers one request fails on purpose, decided before it starts, so the result can say what was
+    asked for even when there was nothing to fail (offline, no tier configured)."""
+
+    mode: str = ""  # an LLM fault, or "" (off)
+    targets: tuple[str, ...] = ()  # configured tiers that will refuse connections
+    note: str = "off"  # what the result reports when no target was reached
+
+    @classmethod
+    def of(cls, value: str | None, *, tiers: Sequence[str], configured: Sequence[str]) -> LLMChaosPlan:
+        """``value`` (a run tag, an argument, the resource's field) against the tiers, in order, and the
+        configured ones. A data API fault is off for the LLM; an unknown value is a ``ValueError``."""
+        mode = check_chaos(value, where="chaos")
+        if mode not in LLM_FAULTS:
+            return cls(note=f"off ({mode} is a data API fault)" if mode else "off")
+        targets = tuple(configured[:1] if mode == LLMChaos.llm_primary_down else configured)
+        if not targets:
+            missing = f"{tiers[0]} not configured" if tiers and mode == LLMChaos.llm_primary_down else None
+            return cls(mode, (), f"{mode} requested; {missing or 'no tier configured'}: nothing to fail")
+        return cls(mode, targets, f"{mode} requested; not injected: no tier was called")
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.mode)
+
+    def describe(self, *, tiers: Sequence[str], injected: Sequence[str], skipped: Mapping[str, str]) -> str:
+        """What happened: the tiers that refused connections, and why a target was not reached."""
+        if not injected:
+            first = self.targets[0] if self.targets else ""
+            why = skipped.get(first)
+            return f"{self.mode} requested; not injected: {first}: {why}" if why else self.note
+        parts = [f"{self.mode} requested; injected: {', '.join(injected)} refused connections"]
+        if self.mode == LLMChaos.llm_primary_down and tiers and injected[0] != tiers[0]:
+            parts.append(f"{tiers[0]} not configured, so the first configured tier stood in")
+        parts += [
+            f"{name} not reached ({skipped.get(name) or 'an earlier tier served'})"
+            for name in self.targets
+            if name not in injected
+        ]
+        return "; ".join(parts)
+
+    def event(self) -> dict[str, object]:
+        """The ``chaos`` event a request emits once, when it starts (each injection emits its own)."""
+        event: dict[str, object] = {"requested": self.mode, "targets": list(self.targets)}
+        return event if self.targets else {**event, "note": self.note}

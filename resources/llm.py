@@ -17,11 +17,12 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dagster import Config, get_dagster_logger
+from dagster import get_dagster_logger
 from pydantic import Field, field_validator
 
 from resources.base import ResilientResource
-from resources.chaos import LLM_FAULTS, LLMChaos, check_chaos
+from resources.chaos import LLM_FAULTS, LLMChaos, LLMChaosPlan, check_chaos
+from resources.llm_endpoint import CHAOS_DEAD_URL, LLMEndpoint, breaker_name, client_for, skip_reason
 from resources.llm_request import reask_prompt, send, trim
 from resources.llm_request import request_key as key_of
 from resources.llm_result import LLMResult, Messages, T, _Call
@@ -38,26 +39,6 @@ from resources.screening import Verdict, screen
 from resources.spool import drain_spool, spool_dead_letter
 from resources.tokens import count_messages
 
-CHAOS_DEAD_URL = "http://127.0.0.1:9/v1"  # the discard port: connection refused, every time
-
-
-class LLMEndpoint(Config):
-    """One OpenAI-compatible endpoint (OpenAI, Azure's v1 API, a local Ollama or vLLM)."""
-
-    name: str = Field(description="Tier name shown in metadata, e.g. primary, secondary, local.")
-    model: str
-    base_url: str | None = Field(default=None, description="None: skipped (the tier is not configured).")
-    api_key: str | None = Field(default=None, description="Use EnvVar; None or empty: the tier is skipped.")
-    timeout_s: float = Field(default=30.0, gt=0, description="Per attempt; capped by the time left.")
-    max_attempts: int = Field(default=3, ge=1)
-    context_window: int = Field(default=128_000, gt=0)
-    input_price_per_1k: float = Field(default=0.0, ge=0)
-    output_price_per_1k: float = Field(default=0.0, ge=0)
-    requests_per_minute: int | None = Field(default=None, gt=0)
-    tokens_per_minute: int | None = Field(default=None, gt=0)
-    json_schema: bool = Field(default=True, description="Strict json_schema output; else JSON from text.")
-    require_api_key: bool = Field(default=True, description="False for local servers that need no key.")
-
 
 class ResilientLLM(ResilientResource):
     """Tiered LLM access that keeps answering when providers fail, and says how it answered."""
@@ -67,7 +48,10 @@ class ResilientLLM(ResilientResource):
     max_tokens: int = Field(default=800, gt=0)
     max_reasks: int = Field(default=1, ge=0, description="Re-asks with the validation error, per endpoint.")
     chaos: LLMChaos = Field(
-        default=LLMChaos.off, description="Fault injection: llm_primary_down, llm_down or off."
+        default=LLMChaos.off,
+        description="Fault injection: llm_primary_down (the first configured tier refuses connections), "
+        "llm_down (every tier does) or off. The result's llm/chaos says what was asked and done, also when "
+        "no tier is configured (nothing to fail).",
     )
     max_cost_usd_per_call: float | None = Field(
         default=None, description="Skip an endpoint whose worst-case cost (prompt + max_tokens) exceeds this."
@@ -96,12 +80,19 @@ class ResilientLLM(ResilientResource):
         register_fields(self)  # before anything is logged or stored: its keys are masked at every sink
         active_chaos = self.chaos if chaos is None else chaos
         log = get_dagster_logger()
-        call = _Call(key=key_of(messages, schema), source=source, messages=messages)
+        configured = [e for e in self.endpoints if not skip_reason(e)]
+        tiers = tuple(e.name for e in self.endpoints)
+        # Planned before anything can end the request: the result says what was asked for, always.
+        plan = LLMChaosPlan.of(active_chaos, tiers=tiers, configured=[e.name for e in configured])
+        call = _Call(key=key_of(messages, schema), source=source, messages=messages, tiers=tiers, chaos=plan)
 
         def emit(kind: str, **fields: Any) -> None:
             line = self._redact(json.dumps({"event": kind, **fields}, default=str))
             call.events.append(json.loads(line))
             log.info(line)
+
+        if plan.requested:
+            emit("chaos", **plan.event())
 
         request = {"messages": messages, "schema": f"{schema.__module__}:{schema.__qualname__}"}
         try:
@@ -124,9 +115,8 @@ class ResilientLLM(ResilientResource):
                 "screening", verdict="flag", reasons=[v.reason for v in verdicts if v.verdict is Verdict.flag]
             )
 
-        configured = [e for e in self.endpoints if not self._skip_reason(e)]
         for endpoint in self.endpoints:
-            if why := self._skip_reason(endpoint):
+            if why := skip_reason(endpoint):
                 call.skipped[endpoint.name] = why
                 emit("skip", endpoint=endpoint.name, reason=why)
         for index, endpoint in enumerate(configured):
@@ -137,7 +127,7 @@ class ResilientLLM(ResilientResource):
                 call.skipped[endpoint.name] = over
                 emit("skip", endpoint=endpoint.name, reason=over)
                 continue
-            dead = active_chaos == "llm_down" or (active_chaos == "llm_primary_down" and index == 0)
+            dead = endpoint.name in plan.targets
             # An equal share of the time left per remaining endpoint: a hanging primary cannot starve the
             # fallbacks. The share is carved out of the request's one deadline, never added to it.
             share = Deadline(deadline.remaining() / (len(configured) - index))
@@ -147,7 +137,9 @@ class ResilientLLM(ResilientResource):
             if result is not None:
                 output, usage = result
                 self.store.cache_put(call.key, endpoint.name, output.model_dump(mode="json"))
-                degraded = endpoint is not configured[0] or bool(call.skipped)
+                # Full quality is the first tier's answer; a tier after it that is not set up (no local
+                # server, say) takes nothing away from that.
+                degraded = endpoint is not self.endpoints[0]
                 return self._served(call, output, endpoint.name, degraded=degraded, **usage)
 
         cached = self.store.cache_get(call.key) if use_cache else None
@@ -184,9 +176,10 @@ class ResilientLLM(ResilientResource):
         attempts = call.attempts
         base_url = CHAOS_DEAD_URL if dead else endpoint.base_url
         if dead:
+            call.chaos_injected.append(endpoint.name)
             emit("chaos", endpoint=endpoint.name, fault="connection refused (injected)")
-        name = _breaker_name(endpoint, base_url)
-        client = _client(base_url, endpoint.api_key or "none", os.getpid())
+        name = breaker_name(endpoint, base_url)
+        client = client_for(base_url, endpoint.api_key or "none", os.getpid())
         breaker = self.circuit_breaker(name, slow_call_duration_threshold_s=endpoint.timeout_s)
         limiter = RateLimiter(
             self.store,
@@ -200,7 +193,7 @@ class ResilientLLM(ResilientResource):
         # endpoint's own (tiers of one chain answer alike); None when there is no next tier.
         failover_s = None
         if later:
-            following = self.history(_breaker_name(later[0])).typical_s(min_samples=1)
+            following = self.history(breaker_name(later[0])).typical_s(min_samples=1)
             failover_s = following if following is not None else history.typical_s(min_samples=1)
         conversation = list(messages)
         max_tokens, reasks, raised, trimmed = self.max_tokens, 0, False, False
@@ -307,13 +300,6 @@ class ResilientLLM(ResilientResource):
             return ""
         return f"over budget: up to ${worst:.4f} per call > ${self.max_cost_usd_per_call:.4f}"
 
-    def _skip_reason(self, endpoint: LLMEndpoint) -> str:
-        if not endpoint.base_url:
-            return "no base_url configured"
-        if endpoint.require_api_key and not endpoint.api_key:
-            return "no API key"
-        return ""
-
     def replay(self, key: str) -> LLMResult[Any]:
         """Send a dead letter again through every endpoint (no cache, no deterministic tier: a person asked
         for a real answer). Served: the entry is marked ``replayed`` and the answer cached for its asset."""
@@ -396,20 +382,6 @@ class ResilientLLM(ResilientResource):
             dead_letter_key=call.key,
             reason=reason,
         )
-
-
-def _breaker_name(endpoint: LLMEndpoint, base_url: str | None = None) -> str:
-    """The key of an endpoint's breaker, limiter and history in the store."""
-    return f"llm:{base_url or endpoint.base_url}:{endpoint.model}"
-
-
-@functools.lru_cache(maxsize=32)
-def _client(base_url: str | None, api_key: str, _pid: int) -> Any:
-    """One SDK client per endpoint per process: building one loads the CA bundle (~40 ms) and a kept
-    client reuses its connections. ``max_retries=0``: the resource owns the only retry loop."""
-    import openai
-
-    return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
 
 
 __all__ = ["LLMEndpoint", "LLMResult", "ResilientLLM"]

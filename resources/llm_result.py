@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from resources.chaos import LLMChaosPlan
 from resources.redaction import redact_metadata
 from resources.resilience import Attempt
 from resources.screening import Verdict
@@ -35,6 +36,7 @@ class LLMResult(BaseModel, Generic[T]):
     latency_s: float = 0.0
     screening: str = "allow"
     store_unavailable: str = ""  # why the store could not be used: only non-network tiers could serve
+    chaos: str = "off"  # the fault injection asked for and what it did, e.g. "... nothing to fail"
 
     def metadata(self) -> dict[str, Any]:
         """What an asset puts in its materialization metadata (no prompts, no secrets)."""
@@ -61,6 +63,7 @@ class LLMResult(BaseModel, Generic[T]):
                 "llm/screening": self.screening,
                 "llm/dead_letter_key": self.dead_letter_key or "",
                 "llm/store": f"unavailable: {self.store_unavailable}" if self.store_unavailable else "ok",
+                "llm/chaos": self.chaos,
             }
         )
 
@@ -78,6 +81,9 @@ class _Call:
     events: list[dict[str, Any]] = field(default_factory=list)
     screening: str = Verdict.allow.value
     store_unavailable: str = ""
+    tiers: tuple[str, ...] = ()  # every endpoint's name, in order
+    chaos: LLMChaosPlan = field(default_factory=LLMChaosPlan)
+    chaos_injected: list[str] = field(default_factory=list)  # tiers that refused connections on purpose
 
     def result(self, **fields: Any) -> LLMResult[Any]:
         return LLMResult(
@@ -87,5 +93,6 @@ class _Call:
             events=self.events,
             latency_s=time.monotonic() - self.started,
             screening=self.screening,
+            chaos=self.chaos.describe(tiers=self.tiers, injected=self.chaos_injected, skipped=self.skipped),
             **fields,
         )
