@@ -39,22 +39,21 @@ from dagster import (
     sensor,
 )
 
-from reliability_assets.check_history import CheckCursor, Evaluation, executions_since, standing_notice
+from reliability_assets.check_history import CheckCursor, Evaluation, executions_since
 from reliability_assets.remediation import ACTION_TAG, Action, ReliabilityPolicy, policies_from
 from resources.llm import ResilientLLM
 from resources.redaction import redact, redacted_logger
 from resources.reliability import ReliabilityStoreResource
 from sensors.observations import UI_URL_ENV, observation, run_url
+from sensors.views import HEALTH_MIN_INTERVAL_S, observe_views, standing_state
 
 if TYPE_CHECKING:
     from reliability_assets.alerts import AlertRouter
     from reliability_assets.incidents import Incident, IncidentLog
 
-__all__ = ["UI_URL_ENV", "build_check_failure_sensor", "evaluate", "run_url"]
+__all__ = ["HEALTH_MIN_INTERVAL_S", "UI_URL_ENV", "build_check_failure_sensor", "evaluate", "run_url"]
 #: How often the daemon evaluates the sensor: the time to detect is at most this plus the tick itself.
 DEFAULT_INTERVAL_S = 5
-#: A passing evaluation alone refreshes the health board at most this often (a run reports ~20 checks).
-HEALTH_MIN_INTERVAL_S = 30.0
 #: Run tag on the runs a tick requests: what else that tick decided (e.g. a rollback refused by a bound).
 NOTE_TAG = "reliability/sensor_note"
 _NOTE_MAX = 500
@@ -274,65 +273,6 @@ def _on_pass(
         )
 
 
-def _standing(
-    context: SensorEvaluationContext,
-    alerts: AlertRouter,
-    evaluation: Evaluation,
-    events: list[AssetObservation],
-    standing: set[tuple[str, str]],
-) -> None:
-    """A check that declares a standing degraded state (e.g. no model configured) gets one standing inbox
-    entry while it lasts; a normal run's evaluation without it ends it. ``standing``: the (asset, check)
-    pairs standing before this tick (read once a tick)."""
-    from reliability_assets.alerts import Alert
-
-    asset, check = evaluation.asset, evaluation.check
-    notice = standing_notice(evaluation)
-    if notice is None:
-        if (asset, check) not in standing:
-            return
-        run = context.instance.get_run_by_id(evaluation.run_id)
-        if run is None or run.tags.get(ACTION_TAG):  # a remediation run says nothing about the state
-            return
-        if alerts.clear_standing(asset=asset, check=check):
-            standing.discard((asset, check))
-            events.append(
-                observation(
-                    asset,
-                    event=f"standing state cleared: {check}",
-                    why=f"run {evaluation.run_id[:8]} no longer reports it",
-                    checks=[f"{asset}:{check}"],
-                    trigger_run_id=evaluation.run_id,
-                )
-            )
-        return
-    title = f"WARN (standing): {asset}: {notice}"
-    alert = Alert(
-        asset=asset,
-        check=check,
-        severity="WARN",
-        title=title,
-        body=f"{notice}\n\nShown once while it lasts (first seen in run {evaluation.run_id[:8]}); "
-        "the check passes because this is the configuration, not a failure.",
-        run_id=evaluation.run_id,
-        run_url=run_url(evaluation.run_id),
-    )
-    alert_id, created = alerts.standing(alert)
-    standing.add((asset, check))
-    if created:
-        events.append(
-            observation(
-                asset,
-                event=f"standing degraded state: {check}",
-                why=notice,
-                checks=[f"{asset}:{check}"],
-                severity="WARN",
-                trigger_run_id=evaluation.run_id,
-                alert_id=alert_id,
-            )
-        )
-
-
 def evaluate(
     context: SensorEvaluationContext,
     reliability: ReliabilityStoreResource,
@@ -355,7 +295,7 @@ def evaluate(
     failures = 0
     standing = {(e.alert.asset, e.alert.check) for e in alerts.standing_entries()} if records else set()
     for _, evaluation in records:
-        _standing(context, alerts, evaluation, events, standing)
+        standing_state(context, alerts, evaluation, events, standing)
         if evaluation.passed:
             _on_pass(context, incidents, evaluation, events)
             continue
@@ -375,7 +315,9 @@ def evaluate(
         alerts.retry_pending()
     except Exception as error:  # an outbox retry must not undo the tick's decisions
         redacted_logger(context.log).error(f"alert outbox retry failed: {type(error).__name__}: {error}")
-    events += _views(context, graph, state, alerts, incidents, changed=bool(events or failures), read=records)
+    events += observe_views(
+        context, graph, state, alerts, incidents, changed=bool(events or failures), read=records
+    )
     said = planner.summary()
     if said:
         state.last = f"{time.strftime('%H:%M:%S', time.gmtime())} UTC: {said}"[:_NOTE_MAX]
@@ -391,44 +333,6 @@ def evaluate(
         requests = [r.with_replaced_attrs(tags={**r.tags, NOTE_TAG: note}) for r in requests]
     skip = None if requests else SkipReason(redact(f"nothing launched: {said}"))
     yield SensorResult(run_requests=requests, cursor=state.dump(), skip_reason=skip, asset_events=events)
-
-
-def _views(
-    context: SensorEvaluationContext,
-    graph: Any,
-    state: SensorState,
-    alerts: AlertRouter,
-    incidents: IncidentLog,
-    *,
-    changed: bool,
-    read: Sequence[Any],
-) -> list[AssetObservation]:
-    """Observations of the inbox and the health board, only when they changed: the inbox's version is one
-    query; the board is rebuilt on failures, standing states and incident moves at once, on passing
-    evaluations alone at most every HEALTH_MIN_INTERVAL_S (a run reports ~20 checks)."""
-    from reliability_assets.alert_inbox import inbox_observation
-    from reliability_assets.health import health_observation
-
-    views: list[AssetObservation] = []
-    try:
-        version = list(alerts.version())
-        if version != state.inbox:
-            views.append(inbox_observation(alerts))
-            state.inbox = version
-        state.health_dirty = state.health_dirty or bool(read)
-        now = time.time()
-        due = state.health_dirty and now - state.health_at >= HEALTH_MIN_INTERVAL_S
-        if changed or due or not state.health_at:
-            checks = {
-                key: graph.get_check_spec(key).blocking for key in sorted(graph.asset_check_keys, key=str)
-            }
-            views.append(health_observation(context.instance, checks, incidents, run_url))
-            state.health_at, state.health_dirty = now, False
-    except Exception as error:  # a view must never stop remediation
-        redacted_logger(context.log).error(
-            f"inbox/health views not observed: {type(error).__name__}: {error}"
-        )
-    return views
 
 
 def build_check_failure_sensor(

@@ -338,3 +338,26 @@ def test_every_channel_kind_is_read_from_the_environment(tmp_path, monkeypatch) 
     assert router.channels == ("slack", "teams", "email", "webhook")
     with pytest.raises(AlertConfigError, match=r"alert channel 'On Call': a channel name is lowercase"):
         AlertRouter(router.store, channels={"On Call": "json://localhost/"})
+
+
+def test_a_standing_entry_is_one_row_while_it_lasts_and_never_reaches_a_channel(
+    store, receiver, asset, hook
+) -> None:
+    router = AlertRouter(store, channels={hook: receiver.url})
+    before = router.version()
+    first, created = router.standing(_alert(asset, check="served_by_model"))
+    assert created and router.version() != before
+    seen = router.version()
+    assert router.standing(_alert(asset, check="served_by_model")) == (first, False)
+    assert router.version() == seen  # nothing new: the sensor observes nothing
+    (entry,) = router.inbox(asset=asset)
+    assert (entry.id, entry.status) == (first, "standing")
+    assert first in [e.id for e in router.standing_entries()]
+    assert receiver.requests == [] and router.deliveries(first) == []
+
+    assert router.clear_standing(asset=asset, check="served_by_model")
+    assert not router.clear_standing(asset=asset, check="served_by_model")
+    assert [e.status for e in router.inbox(asset=asset)] == ["cleared"]
+    again, created = router.standing(_alert(asset, check="served_by_model"))
+    assert created and again != first  # the state came back: a new entry
+    assert router.send(_alert(asset, check="served_by_model")).suppressed is False  # alerts are separate

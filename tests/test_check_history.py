@@ -100,3 +100,20 @@ def test_executions_since_reads_every_check_once_on_the_default_sharded_sqlite_s
             ("fine", True, second),
             ("picky", True, second),
         }
+
+
+def test_latest_evaluations_are_the_newest_completed_ones_per_check() -> None:
+    from dagster import AssetCheckKey
+
+    from reliability_assets.check_history import latest_evaluations
+
+    fine, picky = AssetCheckKey(AssetKey("numbers"), "fine"), AssetCheckKey(AssetKey("numbers"), "picky")
+    with DagsterInstance.ephemeral() as instance:
+        assert latest_evaluations(instance, [fine, picky]) == {}
+        _run(instance, [numbers_fine, numbers_picky])
+        warned = _run(instance, [numbers_fine, numbers_picky], picky=False)
+        latest = latest_evaluations(instance, [fine, picky])
+        assert {name: (e.passed, e.severity, e.run_id) for name, e in latest.items()} == {
+            "numbers:fine": (True, "ERROR", warned),
+            "numbers:picky": (False, "WARN", warned),
+        }
