@@ -6,7 +6,11 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 SCENARIO ?=
 API_PORT ?= 8765
+REPORTS_PORT ?= 8766
+LLM_PORT ?= 8767
 CHAOS ?=
+API ?=
+VERBOSE ?=
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # Third-party telemetry off everywhere (reliability_assets sets the same defaults when imported).
@@ -30,18 +34,22 @@ install: $(STAMP)
 home: install
 	$(BIN)/reliability init-home
 
+# The UI under a supervisor (reliability_assets/dev.py): `dagster dev` plus the HTML report server and, without
+# OPENAI_API_KEY, a local fault-injecting LLM server, each in its own process group; Ctrl-C or SIGTERM stops
+# all of it within 15 s. Quiet: INFO and up, no per-tick sensor lines (VERBOSE=1: everything, DEBUG events).
+# API=1 reads customers and orders from the local data API (CHAOS=api_down|api_slow|...), stopped with it.
+DEV_ARGS = --host $(HOST) --port $(PORT) --reports-port $(REPORTS_PORT) --llm-port $(LLM_PORT) \
+	$(if $(API),--api --api-port $(API_PORT) $(if $(CHAOS),--chaos $(CHAOS))) $(if $(VERBOSE),-v)
 dev: home
-	$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+	$(BIN)/reliability dev $(DEV_ARGS)
 
 # The local data API (generator data, paginated; CHAOS=api_down|api_slow|api_rate_limited|api_bad_records).
 api: install
 	RELIABILITY_API_CHAOS=$(CHAOS) $(BIN)/python -m reliability_assets.data_api --host 127.0.0.1 --port $(API_PORT)
 
-# The UI with customers and orders read from the local data API, which stops with it.
+# `make dev API=1`: the UI with customers and orders read from the local data API, which stops with it.
 dev-api: home
-	RELIABILITY_API_CHAOS=$(CHAOS) $(BIN)/python -m reliability_assets.data_api --host 127.0.0.1 --port $(API_PORT) & \
-	api=$$!; trap "kill $$api" EXIT INT TERM; \
-	RELIABILITY_API_URL=http://127.0.0.1:$(API_PORT) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+	$(BIN)/reliability dev $(DEV_ARGS) $(if $(API),,--api --api-port $(API_PORT) $(if $(CHAOS),--chaos $(CHAOS)))
 
 demo: home
 	$(BIN)/reliability demo $(if $(SCENARIO),--scenario $(SCENARIO))

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from reliability_assets import alert_inbox, incidents_cli, reports, scorecard_asset
+from reliability_assets import alert_inbox, dev, incidents_cli, reports, scorecard_asset
 from reliability_assets.analytics.generator import Scenario
 from reliability_assets.scenarios import SCENARIOS
 from resources.paths import dagster_home
@@ -341,12 +341,15 @@ def main(argv: list[str] | None = None) -> int:
     alert_inbox.add_commands(commands)
     scorecard_asset.add_commands(commands)
     reports.add_commands(commands)
+    dev.add_command(commands)
     args = parser.parse_args(argv)
     os.environ["DAGSTER_HOME"] = str(dagster_home())  # one home for this process and the Dagster CLI
 
     if args.command == "init-home":
         print(init_home(postgres=args.postgres))
         return 0
+    if args.command == "dev":
+        return dev.main(args, home=init_home())
     if args.command == "demo":
         return demo(scenario=args.scenario, seed=args.seed, size=args.size, verbose=args.verbose)
     if args.command == "dlq":

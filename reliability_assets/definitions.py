@@ -25,7 +25,8 @@ from sensors.run_outcomes import build_run_outcome_sensors
 
 _settings = load_settings()
 #: Remediation runs execute in one process: one interpreter start instead of one per step (3-6 s each on a
-#: loaded 2-core machine), so a fallback serves its data seconds after the failing run ends.
+#: loaded 2-core machine), so a fallback serves its data seconds after the failing run ends. The executor's
+#: default too; explicit so that a deployment whose default is multiprocess still falls back that fast.
 REMEDIATION_RUN_CONFIG: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 TRIAGE_DEADLINE_S = 20.0
 
@@ -69,7 +70,8 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
             *build_run_outcome_sensors(),
         ],
         resources=dict(resources),
-        # Refuses a run whose Launchpad values, chaos tag or store cannot work, before any step starts.
+        # Refuses a run whose Launchpad values, chaos tag or store cannot work, before any step starts; runs
+        # in one process unless the Launchpad picks multiprocess (see preflight.py: pools still hold).
         executor=preflight_executor(resources),
     )
 

@@ -6,8 +6,17 @@ Dagster checks run config against the schema at launch: types, required fields a
 constraint such as ``deadline_s > 0`` or ``size >= 50`` is only applied when a step builds the resource,
 so ``llm.deadline_s: -5`` used to fail the summary step after every upstream asset had run, three times
 under the RetryPolicy. Dagster has no run-start hook, but the executor is the run's first user code: this
-one (``preflight_executor``, Dagster's default ``multi_or_in_process_executor`` with a check in front)
-refuses the run before it starts a step, with every problem at once, each naming the field and the fix.
+one (``preflight_executor``, Dagster's ``multi_or_in_process_executor`` with a check in front) refuses the
+run before it starts a step, with every problem at once, each naming the field and the fix.
+
+It also picks the default: ``in_process``. A run launched from the UI then pays the interpreter and the
+imports once, like the CLI, instead of once per step (3-6 s a step on 2 loaded cores: the reference job
+took 3-5 min from the UI, about a minute in one process; ``benchmarks/ui_run.py``). Pools still hold:
+Dagster's in-process executor claims a pool slot for each step in the instance before running it
+(``InstanceConcurrencyContext`` in ``dagster/_core/executor/in_process.py``, claimed in
+``ActiveExecution.get_next_step``), the same path the multiprocess executor takes, so a step waits while
+another run holds its pool. ``multiprocess`` stays one Launchpad edit away for step isolation, best with
+``start_method: {forkserver: {preload_modules: [...]}}`` (``MULTIPROCESS_FORKSERVER``).
 """
 
 from __future__ import annotations
@@ -17,13 +26,32 @@ from collections.abc import Iterator, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
-from dagster import Executor, ExecutorDefinition, multi_or_in_process_executor
+from dagster import Executor, ExecutorDefinition, Field, multi_or_in_process_executor
 
 from reliability_assets.policy import CHAOS_TAG
 from resources.redaction import RedactedMessage, redact_text
 
 if TYPE_CHECKING:
     from dagster import InitExecutorContext
+
+#: The Launchpad's default execution: every step in the run's process.
+IN_PROCESS: dict[str, Any] = {"in_process": {}}
+#: The Launchpad's ``execution.config`` for step isolation without a fresh interpreter per step: step
+#: processes fork from a server that has imported the code location and the heavy libraries once.
+MULTIPROCESS_FORKSERVER: dict[str, Any] = {
+    "multiprocess": {
+        "start_method": {
+            "forkserver": {
+                "preload_modules": [
+                    "reliability_assets.definitions",
+                    "pandas",
+                    "great_expectations",
+                    "evidently",
+                ]
+            }
+        }
+    }
+}
 
 
 class PreflightError(RedactedMessage, Exception):
@@ -107,9 +135,12 @@ def store_problems(resources: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def preflight_executor(resources: Mapping[str, Any]) -> ExecutorDefinition:
-    """Dagster's default executor (same config: ``multiprocess`` or ``in_process``) that first runs the
-    checks above against the run and refuses it, before any step, if one fails."""
+def preflight_executor(
+    resources: Mapping[str, Any], *, default: Mapping[str, Any] = IN_PROCESS
+) -> ExecutorDefinition:
+    """Dagster's default executor (same config: ``multiprocess`` or ``in_process``, ``default`` when the
+    run config names neither) that first runs the checks above against the run and refuses it, before any
+    step, if one fails."""
     base = multi_or_in_process_executor
     assert base.executor_creation_fn is not None
 
@@ -119,10 +150,11 @@ def preflight_executor(resources: Mapping[str, Any]) -> ExecutorDefinition:
 
     return ExecutorDefinition(
         name="preflight_executor",
-        config_schema=base.config_schema.as_field(),
+        config_schema=Field(base.config_schema.as_field().config_type, default_value=dict(default)),
         requirements=base.get_requirements,
         executor_creation_fn=create,
-        description="The default executor (multiprocess or in_process), after checks that refuse a run "
+        description="in_process by default (one process, as fast as the CLI) or multiprocess (a process "
+        "per step; start_method forkserver preloads the code location), after checks that refuse a run "
         "whose configuration cannot work before any step starts.",
     )
 
