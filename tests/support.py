@@ -60,9 +60,11 @@ ASSET_NAMES = [
     "executive_kpis",
     "executive_summary",
 ]
-#: The code location adds the alert inbox and the scorecard, which read the reliability store and the
+#: Views the remediation sensor observes (external AssetSpecs: never materialized, no retry policy).
+OBSERVED_ASSET_NAMES = ["alert_inbox", "reliability_health"]
+#: The code location adds the observed views and the scorecard, which read the reliability store and the
 #: event log rather than the pipeline.
-LOCATION_ASSET_NAMES = [*ASSET_NAMES, "alert_inbox", "reliability_scorecard"]
+LOCATION_ASSET_NAMES = [*ASSET_NAMES, *OBSERVED_ASSET_NAMES, "reliability_scorecard"]
 CHECK_NAMES = [
     "customers:served_live",
     "customers:quarantine_share",

@@ -17,7 +17,7 @@ def _describe_graph() -> dict:
     described = {}
     for spec in sorted(defs.resolve_all_asset_specs(), key=lambda s: s.key.to_user_string()):
         node = graph.get(spec.key)
-        retry = node.assets_def.op.retry_policy
+        retry = node.assets_def.op.retry_policy if node.is_executable else None
         described[spec.key.to_user_string()] = {
             "deps": sorted(dep.asset_key.to_user_string() for dep in spec.deps),
             "group": spec.group_name,
@@ -27,7 +27,8 @@ def _describe_graph() -> dict:
             "owners": list(spec.owners),
             "freshness": repr(spec.freshness_policy) if spec.freshness_policy else None,
             "retry": repr(retry) if retry else None,
-            "pool": node.assets_def.op.pool,
+            "pool": node.assets_def.op.pool if node.is_executable else None,
+            "executable": node.is_executable,
             "checks": sorted(
                 f"{key.name} (blocking={graph.get_check_spec(key).blocking})"
                 for key in graph.asset_check_keys
