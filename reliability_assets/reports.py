@@ -95,6 +95,8 @@ def serve(root: str | Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
             file=sys.stderr,
         )
         return 2
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: --host {host} serves the reports beyond this machine", file=sys.stderr)
     bound_port = server.server_address[1]
     print(f"serving {Path(root).resolve()} at http://{host}:{bound_port}/", flush=True)
 

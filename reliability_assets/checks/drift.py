@@ -31,6 +31,12 @@ Bad input is reported once, with its cause, never retried (a retry reads the sam
   shows as an execution failure with the cause and does not retry, since no data verdict exists.
 
 Anything else (the store unreachable, an Evidently crash) is retried by ``COMPUTE_RETRY`` as before.
+
+Evidence leads a compared evaluation's metadata, passing or failing: ``picture``, each column's
+distribution, reference vs current, drifted columns first (``drift_picture``: a PNG in markdown, which the
+UI opens with one click), and ``report``, Evidently's HTML report as an ``http://`` link under
+``RELIABILITY_REPORTS_URL`` (default ``http://127.0.0.1:8766``, where ``reliability reports serve`` serves
+the reports directory); ``report_file`` is the file itself, ``columns`` the per-column table.
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
