@@ -8,6 +8,10 @@ great_expectations is imported only when a check runs: the import costs ~2.5 s, 
 code location would otherwise pay. Suites are therefore checked at definition time against a static list
 of expectation types, so a typo fails when Definitions load, not at 3 a.m.; so does a suite file that is not
 valid YAML/JSON, with a ``SuiteFileError`` naming the file, line and column and the fix.
+
+A failing evaluation carries its evidence itself (``gx_tables``): ``failed_expectations``, a table of the
+failed expectations (column, observed, expected, unexpected count and examples, redacted) that the UI shows
+without a click, and ``expectations``, the markdown of every expectation, failing first.
 """
 
 import difflib
