@@ -1,7 +1,7 @@
 """reliability: the headless way in. init-home prepares a DAGSTER_HOME; demo materializes the whole graph
 through the Dagster CLI, with progress, and prints every asset's and check's status; status prints that
-table for any run; scenario launches a failure through the running UI. -v on demo, scenario and report
-shows Dagster's event stream instead of the progress."""
+table for any run; scenario launches a failure through the running UI. demo, scenario and report show
+progress; -v shows Dagster's event stream (demo) or each phase (scenario) instead."""
 
 from __future__ import annotations
 

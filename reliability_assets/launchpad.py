@@ -54,7 +54,11 @@ def quiet(resource: Any) -> Any:
         },
         description=getattr(shape, "description", None),
     )
-    return definition.configured(lambda given: _over(built_with, given or {}), config_schema=schema)
+    # Dagster's IO managers document themselves in reStructuredText: no literal double backticks in the UI.
+    description = (definition.description or "").replace("``", "`") or None
+    return definition.configured(
+        lambda given: _over(built_with, given or {}), config_schema=schema, description=description
+    )
 
 
 def _over(base: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:

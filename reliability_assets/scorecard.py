@@ -1,9 +1,12 @@
 """The reliability scorecard: what stakeholders ask of a data platform, computed from real events.
 
-Per asset and overall, over a window: uptime (executions that served good data: materialized with no
-failed ERROR check in their run; a fallback that served last-good data counts as up and as fallback use),
-failures (failed ERROR checks, failed materializations, failed runs), MTBF, MTTD (failure -> alert), MTTR
-(failure -> service restored: mitigated by a fallback or rollback, or resolved), the share of incidents
+Per asset and overall, over a window, three shares of the executions that add up: served at full quality
+(materialized, no failed check in its run, served by its primary tier), degraded (materialized and up, but
+a fallback served: last-good data, an API snapshot, a fallback LLM tier or the deterministic template, or
+a WARN check of the asset failed in its run) and down (a failed ERROR check or a failed materialization);
+uptime is full quality plus degraded. Then failures (failed ERROR checks, failed materializations, failed
+runs), MTBF, and, only where there were failures, MTTD (failure -> alert) and MTTR (failure -> service
+restored: mitigated by a fallback or rollback, or resolved) from the ERROR incidents, the share of them
 restored without a person, the error budget against the asset's target (99.9% for assets behind a
 blocking gate, 99% otherwise) and how much of it burned, which tier served (primary, fallback tiers), and
 LLM cost per execution. Sources: the Dagster event log (materializations, failures, check executions)
@@ -33,7 +36,8 @@ class AssetScore:
     asset: str
     target: float
     executions: int = 0
-    good: int = 0
+    good: int = 0  # up: served data (full quality or degraded)
+    degraded: int = 0  # up, but a fallback served or a WARN check failed
     failures: int = 0
     tiers: Counter[str] = field(default_factory=Counter)
     cost_usd: float = 0.0
@@ -46,17 +50,24 @@ class AssetScore:
     def row(self, window_s: float) -> dict[str, Any]:
         allowed = (1 - self.target) * self.executions
         bad = self.executions - self.good
+        failed = self.failures > 0  # no failure, no time to detect or restore: blank, not 0
+
+        def share(count: int) -> float | None:
+            return round(100 * count / self.executions, 2) if self.executions else None
+
         return {
             "asset": self.asset,
             "executions": self.executions,
-            "uptime_pct": round(100 * self.good / self.executions, 2) if self.executions else None,
+            "uptime_pct": share(self.good),
+            "full_quality_pct": share(self.good - self.degraded),
+            "degraded_pct": share(self.degraded),
             "failures": self.failures,
-            "mtbf_h": round(window_s / self.failures / 3600, 2) if self.failures else None,
-            "mttd_s": _mean(self.detect_s),
-            "mttr_s": _mean(self.restore_s),
+            "mtbf_h": round(window_s / self.failures / 3600, 2) if failed else None,
+            "mttd_s": _mean(self.detect_s) if failed else None,
+            "mttr_s": _mean(self.restore_s) if failed else None,
             "incidents": self.incidents,
             "auto_resolved_pct": round(100 * self.auto_restored / self.restored, 1)
-            if self.restored
+            if failed and self.restored
             else None,
             "target_pct": round(100 * self.target, 2),
             "budget_burn_pct": round(100 * bad / allowed, 1) if allowed else None,
@@ -75,15 +86,29 @@ def _value(metadata: Mapping[str, Any], key: str) -> Any:
     return getattr(value, "value", value)
 
 
+#: Tiers that serve at full quality; any other tier is a fallback.
+PRIMARY_TIERS = frozenset({"primary", "cache"})
+
+
 def tier_of(metadata: Mapping[str, Any]) -> str:
     """Which tier served a materialization, from what the assets record."""
-    if _value(metadata, "tier") is not None:
-        return str(_value(metadata, "tier"))
+    for key in ("tier", "llm/tier"):
+        if _value(metadata, key) is not None:
+            return str(_value(metadata, key))
     if _value(metadata, "last_good_run_id"):
         return "last_good"
     if _value(metadata, "api/served_from") == "snapshot":
         return "snapshot"
     return "fallback" if _value(metadata, "degraded") else "primary"
+
+
+def is_degraded(metadata: Mapping[str, Any]) -> bool:
+    """The materialization was served, but not at full quality: the asset said so (`degraded`,
+    `llm/degraded`), or a fallback tier served (last-good data, a snapshot, a lower LLM tier, the
+    deterministic template)."""
+    if _value(metadata, "degraded") or _value(metadata, "llm/degraded"):
+        return True
+    return tier_of(metadata) not in PRIMARY_TIERS
 
 
 def _records(instance: DagsterInstance, fetch: Any, key: AssetKey, since: float) -> list[Any]:
@@ -113,10 +138,14 @@ def compute_scorecard(
     since = now - window_s
     critical = set(critical)
     failed_checks: dict[tuple[str, str], int] = defaultdict(int)
+    warned: set[tuple[str, str]] = set()  # (asset, run) with a failed WARN check: served, degraded
     evaluations, _ = executions_since(instance, check_keys, CheckCursor())
     for _, e in evaluations:
-        if e.timestamp >= since and not e.passed and e.severity == "ERROR":
-            failed_checks[(e.asset, e.run_id)] += 1
+        if e.timestamp >= since and not e.passed:
+            if e.severity == "ERROR":
+                failed_checks[(e.asset, e.run_id)] += 1
+            else:
+                warned.add((e.asset, e.run_id))
     scores: dict[str, AssetScore] = {}
     for key in assets:
         name = key.to_user_string()
@@ -127,6 +156,8 @@ def compute_scorecard(
             bad = failed_checks.get((name, record.run_id), 0)
             score.good += 0 if bad else 1
             score.failures += 1 if bad else 0
+            if not bad and (is_degraded(metadata) or (name, record.run_id) in warned):
+                score.degraded += 1
             score.tiers[tier_of(metadata)] += 1
             score.cost_usd += float(_value(metadata, "llm/cost_usd") or 0.0)
         failed = _records(instance, instance.fetch_failed_materializations, key, since)
@@ -139,6 +170,8 @@ def compute_scorecard(
         target = scores.get(incident.asset, overall)
         for score in {id(target): target, id(overall): overall}.values():
             score.incidents += 1
+            if incident.severity == "WARN":
+                continue  # a degraded answer, not a failure: no detection or restore time to measure
             if incident.detected_at:
                 score.detect_s.append(incident.detected_at - incident.opened_at)
             restored_at = incident.mitigated_at or incident.resolved_at
@@ -151,6 +184,7 @@ def compute_scorecard(
     for score in scores.values():
         overall.executions += score.executions
         overall.good += score.good
+        overall.degraded += score.degraded
         overall.failures += score.failures
         overall.tiers.update(score.tiers)
         overall.cost_usd += score.cost_usd
@@ -165,6 +199,8 @@ COLUMNS = {
     "asset": "asset",
     "executions": "runs",
     "uptime_pct": "uptime %",
+    "full_quality_pct": "full quality %",
+    "degraded_pct": "degraded %",
     "failures": "failures",
     "mtbf_h": "MTBF h",
     "mttd_s": "MTTD s",
@@ -183,26 +219,59 @@ def as_text(frame: pd.DataFrame, *, fmt: str = "github") -> str:
     return str(shown.to_markdown(index=False, tablefmt=fmt))
 
 
+#: A 0% bar is drawn this wide (in percent points), hatched, so it is still seen, and labelled "0%".
+MIN_BAR = 1.0
+
+
 def chart_png(frame: pd.DataFrame) -> bytes:
-    """Uptime and error budget left per asset: the two numbers a stakeholder reads first."""
+    """Per asset: uptime split into full quality and degraded, and the error budget left. Every bar has its
+    value at its end; a 0% bar is a thin hatched mark; the legend sits below the plot, covering nothing."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = frame[frame["executions"] > 0]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(data) + 1.2), dpi=100)
-    y = range(len(data))
-    ax.barh([i + 0.2 for i in y], data["uptime_pct"].fillna(0), height=0.4, label="uptime %")
-    ax.barh([i - 0.2 for i in y], data["budget_left_pct"].fillna(0), height=0.4, label="error budget left %")
-    ax.set_yticks(list(y), list(data["asset"]))
-    ax.set_xlim(0, 100)
+    data = frame[frame["executions"] > 0].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(data) + 2.0), dpi=100)
+    full = data["full_quality_pct"].fillna(0).tolist()
+    degraded = data["degraded_pct"].fillna(0).tolist()
+    budget = data["budget_left_pct"].tolist()
+    up_y = [i - 0.2 for i in range(len(data))]
+    budget_y = [i + 0.2 for i in range(len(data))]
+    ax.barh(up_y, full, height=0.38, color="#2e7d32")
+    ax.barh(up_y, degraded, left=full, height=0.38, color="#f9a825")
+    shown_budget = [MIN_BAR if b is None or pd.isna(b) or b <= 0 else b for b in budget]
+    bars = ax.barh(budget_y, shown_budget, height=0.38, color="#1565c0")
+    for bar, value in zip(bars, budget, strict=True):
+        if value is None or pd.isna(value) or value <= 0:
+            bar.set_hatch("////")
+            bar.set_facecolor("white")
+            bar.set_edgecolor("#c62828")
+    for y, f, d in zip(up_y, full, degraded, strict=True):
+        text = f"up {f + d:.0f}%" + (f" ({d:.0f}% degraded)" if d else "")
+        ax.text(max(f + d, MIN_BAR) + 1, y, text, va="center", fontsize=8)
+    for y, value in zip(budget_y, budget, strict=True):
+        text = "no budget data" if value is None or pd.isna(value) else f"{value:.0f}% budget left"
+        ax.text(max(0 if pd.isna(value) else value, MIN_BAR) + 1, y, text, va="center", fontsize=8)
+    ax.set_yticks(list(range(len(data))), list(data["asset"]))
+    ax.set_xlim(0, 130)  # room for the labels after a 100% bar
+    ax.set_xticks([0, 25, 50, 75, 100])
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8)
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(color="#2e7d32", label="served at full quality %"),
+        Patch(color="#f9a825", label="served degraded %"),
+        Patch(color="#1565c0", label="error budget left %"),
+        Patch(facecolor="white", edgecolor="#c62828", hatch="////", label="no error budget left"),
+    ]
+    ax.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=4, fontsize=8, frameon=False
+    )
     ax.set_title("Reliability over the window")
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 

@@ -1,5 +1,5 @@
-"""``reliability_scorecard`` (an asset with a table and a chart) and ``reliability report`` (the same in a
-terminal), both from ``reliability_assets.scorecard``."""
+"""reliability_scorecard (an asset with its key numbers, a table and a chart) and `reliability report`
+(the same in a terminal), both from reliability_assets.scorecard."""
 
 import argparse
 from typing import Any
@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, Config, MetadataValue, asset
 from pydantic import Field
 
 from reliability_assets.policy import COMPUTE_RETRY, OWNERS
-from reliability_assets.scorecard import as_text, chart_markdown, chart_png, scorecard_for
+from reliability_assets.scorecard import COLUMNS, as_text, chart_markdown, chart_png, scorecard_for
 from resources.redaction import redact_metadata
 from resources.reliability import ReliabilityStoreResource
 
@@ -39,15 +39,15 @@ class ScorecardConfig(Config):
 def reliability_scorecard(
     context: AssetExecutionContext, config: ScorecardConfig, reliability: ReliabilityStoreResource
 ) -> pd.DataFrame:
-    """Uptime, MTBF, MTTD, MTTR, auto-resolved share, error budget, fallback tiers and cost per run, per
-    asset and overall, from the event log and the incidents (``reliability report`` prints the same)."""
+    """Uptime split into served at full quality and degraded, failures, MTBF, MTTD and MTTR (where there
+    were failures), auto-resolved share, error budget, fallback tiers and cost per run, per asset and
+    overall, from the event log and the incidents (`reliability report` prints the same)."""
     frame = scorecard_for(
         context.instance,
         _asset_graph(context),
         reliability.store,
         window_s=config.window_s,
     )
-    overall = frame[frame["asset"] == "overall"].iloc[0]
     png = chart_png(frame)
     chart_path = reliability.report_path("scorecard", f"{context.run.run_id}.png")
     chart_path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,14 +55,12 @@ def reliability_scorecard(
     context.add_output_metadata(
         redact_metadata(
             {
-                "scorecard": MetadataValue.md(as_text(frame)),
-                "chart": MetadataValue.md(chart_markdown(png)),
-                "chart_path": MetadataValue.path(str(chart_path)),
+                **key_numbers(frame),
                 "window_days": config.window_days or DEFAULT_WINDOW_DAYS,
-                "uptime_pct": _number(overall["uptime_pct"]),
-                "mttr_s": _number(overall["mttr_s"]),
-                "auto_resolved_pct": _number(overall["auto_resolved_pct"]),
-                "incidents": int(overall["incidents"]),
+                "scorecard table": scorecard_table(frame),
+                "chart": MetadataValue.md(chart_markdown(png)),
+                "scorecard (markdown)": MetadataValue.md(as_text(frame)),
+                "chart_path": MetadataValue.path(str(chart_path)),
             }
         )
     )
@@ -79,8 +77,64 @@ def _asset_graph(context: AssetExecutionContext) -> Any:
         return defs.resolve_asset_graph()
 
 
-def _number(value: object) -> float:
-    return float("nan") if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+def _present(value: object) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def key_numbers(frame: pd.DataFrame) -> dict[str, Any]:
+    """Top-level metadata the asset page shows without a click: the overall numbers (MTTD and MTTR only
+    when there were failures), then one line per asset."""
+    overall = frame[frame["asset"] == "overall"].iloc[0]
+    numbers: dict[str, Any] = {}
+    for column, label in (
+        ("uptime_pct", "uptime %"),
+        ("full_quality_pct", "served at full quality %"),
+        ("degraded_pct", "served degraded %"),
+        ("failures", "failures"),
+        ("mttd_s", "MTTD s"),
+        ("mttr_s", "MTTR s"),
+        ("auto_resolved_pct", "auto-resolved %"),
+        ("budget_left_pct", "error budget left %"),
+        ("incidents", "incidents"),
+    ):
+        if _present(overall[column]):
+            value = overall[column]
+            numbers[label] = int(value) if column in ("failures", "incidents") else float(value)
+    for _, row in frame[(frame["asset"] != "overall") & (frame["executions"] > 0)].iterrows():
+        numbers[f"asset: {row['asset']}"] = _line(row)
+    return numbers
+
+
+def _line(row: Any) -> str:
+    parts = [
+        f"{row['executions']} runs",
+        f"up {row['uptime_pct']:g}%",
+        f"full quality {row['full_quality_pct']:g}%",
+        f"degraded {row['degraded_pct']:g}%",
+        f"{row['failures']} failures",
+    ]
+    if _present(row["mttr_s"]):
+        parts.append(f"MTTR {row['mttr_s']:g} s")
+    if _present(row["budget_left_pct"]):
+        parts.append(f"budget left {row['budget_left_pct']:g}%")
+    return " · ".join(parts)
+
+
+def _cell(value: Any) -> str | float | None:
+    if not _present(value):
+        return None  # blank: the number does not apply (no failure, no MTTD)
+    return value if isinstance(value, str) else float(value)
+
+
+def scorecard_table(frame: pd.DataFrame) -> Any:
+    """The scorecard as a Dagster table (typed columns; a blank cell where a number does not apply)."""
+    from dagster import TableColumn, TableRecord, TableSchema
+
+    columns = [c for c in COLUMNS if c in frame.columns]
+    types = {c: "string" if c in ("asset", "tiers") else "number" for c in columns}
+    records = [TableRecord({COLUMNS[c]: _cell(row[c]) for c in columns}) for _, row in frame.iterrows()]
+    schema = TableSchema(columns=[TableColumn(COLUMNS[c], types[c]) for c in columns])
+    return MetadataValue.table(records=records, schema=schema)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, MaterializeResult, asset, materialize
 
+from reliability_assets.incidents import Incident
+from reliability_assets.scorecard import as_text, chart_png, compute_scorecard
 from tests.support import BIN, REPO, corrupted_history
 
 
@@ -44,6 +48,8 @@ def test_report_shows_the_failure_its_mttr_and_its_auto_resolution(corrupted_hom
     customers = dict(zip(header, _row(done.stdout, "customers"), strict=True))
     # baseline, corrupted (the gate failed), fallback (last-good data): 3 runs, 1 failure, 2 good.
     assert (customers["runs"], customers["failures"], customers["uptime %"]) == ("3", "1", "66.67")
+    # The fallback run served last-good data: up, but degraded, not full quality.
+    assert (customers["full quality %"], customers["degraded %"]) == ("33.33", "33.33")
     assert float(customers["MTTR s"]) > 0  # failed evaluation -> mitigated by the fallback run
     assert float(customers["MTTD s"]) >= 0
     assert float(customers["auto-resolved %"]) == 100
@@ -75,9 +81,55 @@ def test_the_scorecard_asset_renders_a_table_and_a_chart(corrupted_home, monkeyp
     assert result.success
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
-    assert re.search(r"\| customers +\| +3 \|", metadata["scorecard"].value)
+    assert re.search(r"\| customers +\| +3 \|", metadata["scorecard (markdown)"].value)
+    table = {r.data["asset"]: r.data for r in metadata["scorecard table"].value.records}
+    assert table["customers"]["uptime %"] == 66.67 and table["customers"]["degraded %"] == 33.33
+    # The key numbers are top-level entries, readable without a click; a line per asset.
+    assert metadata["asset: customers"].value.startswith("3 runs · up 66.67% · full quality 33.33%")
+    assert metadata["failures"].value >= 2 and 0 < metadata["uptime %"].value < 100
+    assert metadata["MTTR s"].value > 0
     assert metadata["chart"].value.startswith("![reliability scorecard](data:image/png;base64,")
     chart = Path(metadata["chart_path"].value)
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5_000
-    assert metadata["incidents"].value >= 2 and 0 < metadata["uptime_pct"].value < 100
+    assert metadata["incidents"].value >= 2
     assert os.environ["DAGSTER_HOME"] == str(home)
+
+
+@asset
+def served(context) -> MaterializeResult:  # type: ignore[no-untyped-def]
+    """Served every run; degraded (a fallback tier) when the run is tagged so."""
+    degraded = context.run.tags.get("degraded") == "yes"
+    return MaterializeResult(metadata={"tier": "fallback" if degraded else "primary", "degraded": degraded})
+
+
+def _incident(asset_name: str, *, severity: str, at: float) -> Incident:
+    return Incident(
+        id="i1", asset=asset_name, check="c", severity=severity, status="resolved", opened_at=at,
+        last_failed_at=at, detected_at=at + 2, mitigated_at=None, resolved_at=at + 30, resolved_by="auto",
+        occurrences=1, first_run_id="r", last_run_id="r", description="", evidence="", actions=(), triage="",
+        triage_tier="",
+    )  # fmt: skip
+
+
+def test_a_degraded_run_is_up_but_not_full_quality_and_no_failure_has_no_mttd(tmp_path) -> None:
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([served], instance=instance).success
+        assert materialize([served], instance=instance, tags={"degraded": "yes"}).success
+        now = time.time()
+        frame = compute_scorecard(
+            instance,
+            assets=[AssetKey("served")],
+            # A WARN incident (a degraded answer) is not a failure: it gives no MTTD or MTTR.
+            incidents=[_incident("served", severity="WARN", at=now - 60)],
+            now=now + 1,
+        )
+    row = frame.set_index("asset").loc["served"]
+    assert (row["executions"], row["failures"]) == (2, 0)
+    assert (row["uptime_pct"], row["full_quality_pct"], row["degraded_pct"]) == (100, 50, 50)
+    assert pd.isna(row["mttd_s"]) and pd.isna(row["mttr_s"]) and pd.isna(row["mtbf_h"])
+    assert row["incidents"] == 1 and row["budget_left_pct"] == 100
+    text = as_text(frame, fmt="simple")
+    served_line = next(line for line in text.splitlines() if line.startswith("served "))
+    assert re.split(r"\s{2,}", served_line.strip())[6:9] == ["-", "-", "-"]  # MTBF, MTTD, MTTR blank
+    png = chart_png(frame)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -68,7 +68,7 @@ def compute_kpis(segments: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame
 def executive_kpis(
     context: AssetExecutionContext, customer_segments: pd.DataFrame, customer_features: pd.DataFrame
 ) -> pd.DataFrame:
-    """One row per segment plus an ``all`` row: customers, active customers (ordered in the last 90
+    """One row per segment plus an "all" row: customers, active customers (ordered in the last 90
     days), net revenue, churn risk and revenue at risk."""
     kpis = compute_kpis(customer_segments, customer_features)
     total = kpis[kpis["segment"] == ALL].iloc[0]

@@ -269,7 +269,7 @@ def churn_scores(
     customer_features: pd.DataFrame,
 ) -> pd.DataFrame:
     """Churn probability and risk band (low < 0.25 <= medium < 0.5 <= high) for every customer, always
-    from the champion model; a ``reliability/action=rollback`` run first moves the champion back."""
+    from the champion model; a run tagged reliability/action=rollback first moves the champion back."""
     registry = _registry(reliability)
     decision = roll_back_if_asked(context, registry) or settle_candidate(context, registry, churn_model)
     champion = registry.champion(MODEL_NAME)

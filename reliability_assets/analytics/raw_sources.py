@@ -129,7 +129,8 @@ def _world(seed: int, size: int, scenario: Scenario) -> RawData:
 
 class SyntheticSource(RawSource):
     """The deterministic generator. Pick scenario, seed and size in the Launchpad under
-    ``resources.source.config``; defaults come from ``RELIABILITY_SCENARIO/SEED/SIZE``."""
+    resources.source.config; the defaults come from RELIABILITY_SCENARIO, RELIABILITY_SEED and
+    RELIABILITY_SIZE."""
 
     scenario: Scenario = Field(
         default=Scenario.clean, description="clean | drifted (stated covariate shift) | corrupted (defects)"
@@ -148,7 +149,7 @@ class SyntheticSource(RawSource):
 
 
 class ApiSource(RawSource):
-    """An HTTP API (``RELIABILITY_API_URL``): cursor-paginated customers, page-paginated orders."""
+    """An HTTP API (RELIABILITY_API_URL): cursor-paginated customers, page-paginated orders."""
 
     api: ResilientAPI
     customers_path: str = "/v1/customers"
