@@ -284,11 +284,15 @@ def chart_markdown(png: bytes) -> str:
 def scorecard_for(
     instance: DagsterInstance, asset_graph: Any, store: Any, *, window_s: float
 ) -> pd.DataFrame:
-    """The scorecard of every asset in ``asset_graph`` (the scorecard and the inbox themselves excluded)."""
+    """The scorecard of every materializable asset in `asset_graph` but the scorecard itself."""
     from reliability_assets.incidents import IncidentLog
 
-    skip = {"reliability_scorecard", "alert_inbox"}
-    assets = [k for k in sorted(asset_graph.get_all_asset_keys()) if k.to_user_string() not in skip]
+    # Observed assets (the inbox, the health view) are never materialized: nothing to score.
+    assets = [
+        k
+        for k in sorted(asset_graph.get_all_asset_keys())
+        if k.to_user_string() != "reliability_scorecard" and asset_graph.get(k).is_materializable
+    ]
     checks = asset_graph.asset_check_keys
     critical = {k.asset_key for k in checks if asset_graph.get_check_spec(k).blocking}
     return compute_scorecard(
