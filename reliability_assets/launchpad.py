@@ -18,19 +18,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: Resources whose values a user comes to the Launchpad to set: pre-filled as before.
-SHOWN = ("source",)
+#: The values a user comes to the Launchpad to set, per resource: still pre-filled. (The generator's
+#: scenario, seed and size; the HTTP API source has none of them, so nothing of it is pre-filled.)
+SHOWN: Mapping[str, tuple[str, ...]] = {"source": ("scenario", "seed", "size")}
 
 
-def quiet_resources(resources: Mapping[str, Any], *, shown: Iterable[str] = SHOWN) -> dict[str, Any]:
-    """`resources` with every configurable resource but `shown` wrapped by `quiet`."""
-    keep = set(shown)
-    return {key: value if key in keep else quiet(value) for key, value in resources.items()}
+def quiet_resources(
+    resources: Mapping[str, Any], *, shown: Mapping[str, Iterable[str]] = SHOWN
+) -> dict[str, Any]:
+    """`resources` with each configurable resource wrapped by `quiet`, keeping the `shown` fields."""
+    return {key: quiet(value, keep=tuple(shown.get(key, ()))) for key, value in resources.items()}
 
 
-def quiet(resource: Any) -> Any:
+def quiet(resource: Any, *, keep: Iterable[str] = ()) -> Any:
     """The resource definition of `resource` (a Pythonic resource or IO manager, or a definition) with the
-    same config schema minus its defaults; anything else (a plain object) is returned as is."""
+    same config schema minus its defaults, but for the fields in `keep`; a resource whose every field is
+    kept, or a plain object, is returned as is."""
     from dagster import Field, ResourceDefinition, Shape
     from dagster._config.pythonic_config import ConfigurableResourceFactory
 
@@ -44,12 +47,17 @@ def quiet(resource: Any) -> Any:
     field = definition.config_schema.as_field()
     shape = field.config_type
     fields = getattr(shape, "fields", None)
+    kept = set(keep)
     if not fields:
         return definition  # nothing to configure, nothing pre-filled
+    if set(fields) <= kept:
+        return resource  # everything it has is worth pre-filling
     built_with = field.default_value if field.default_provided else {}
     schema = Shape(
         {
-            name: Field(inner.config_type, is_required=False, description=inner.description)
+            name: inner
+            if name in kept
+            else Field(inner.config_type, is_required=False, description=inner.description)
             for name, inner in fields.items()
         },
         description=getattr(shape, "description", None),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import yaml
 from dagster import DagsterInstance, Definitions, EnvVar, asset, define_asset_job, materialize
 
+from reliability_assets.analytics.raw_sources import RawSource
 from reliability_assets.launchpad import default_yaml, quiet_resources
 from resources.llm import ResilientLLM
 from resources.llm_endpoint import LLMEndpoint
@@ -21,6 +22,11 @@ def probe(llm: ResilientLLM) -> dict:
         "endpoints": [e.name for e in llm.endpoints],
         "key_resolved": llm.endpoints[0].api_key == SECRET,
     }
+
+
+@asset
+def reads_source(source: RawSource) -> int:
+    return 0
 
 
 def _llm() -> ResilientLLM:
@@ -39,6 +45,22 @@ def test_the_reference_launchpad_prefills_the_source_and_no_internals() -> None:
     assert list(prefilled["resources"]["source"]["config"]) == ["scenario", "seed", "size"]
     assert "endpoints" not in text and "api_key" not in text and "database" not in text
     assert len(text.splitlines()) <= 12, text
+
+
+def test_the_api_source_prefills_nothing_and_the_generator_stays_as_it_is() -> None:
+    from reliability_assets.analytics.raw_sources import ApiSource, SyntheticSource
+    from resources.api import ResilientAPI
+
+    generator = SyntheticSource(scenario="drifted")
+    api = ApiSource(api=ResilientAPI(base_url="http://127.0.0.1:9"))
+    resources = quiet_resources({"source": generator})
+    assert resources["source"] is generator  # scenario, seed and size: all worth pre-filling
+    defs = Definitions(
+        assets=[reads_source],
+        jobs=[define_asset_job("reads", selection=[reads_source])],
+        resources=quiet_resources({"source": api}),
+    )
+    assert default_yaml(defs.resolve_job_def("reads")).strip() in ("", "{}")  # no base_url, no token
 
 
 def test_a_quiet_resource_prefills_nothing_but_a_run_can_still_set_it(monkeypatch, tmp_path) -> None:
