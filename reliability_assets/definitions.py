@@ -50,6 +50,7 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
     """The code location around any resources (tests and other deployments pass their own). A wrong alert
     channel URL fails here, naming its variable: alerting must not break later, inside a sensor tick."""
     from reliability_assets.alert_channels import validate_channels
+    from reliability_assets.launchpad import quiet_resources
     from reliability_assets.preflight import check_store_urls, preflight_executor
     from resources.redaction import register_resources
 
@@ -69,7 +70,9 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
             ),
             *build_run_outcome_sensors(),
         ],
-        resources=dict(resources),
+        # Resource internals are not pre-filled in the Launchpad (a run can still set them); the source's
+        # scenario, seed and size are.
+        resources=quiet_resources(resources),
         # Refuses a run whose Launchpad values, chaos tag or store cannot work, before any step starts; runs
         # in one process unless the Launchpad picks multiprocess (see preflight.py: pools still hold).
         executor=preflight_executor(resources),

@@ -63,9 +63,11 @@ class ExecutiveBrief(BaseModel):
 
 
 class SummaryConfig(Config):
-    fail_when_deferred: bool = Field(
-        default=False,
-        description="True: fail the step when the request goes to human review; False: serve the template.",
+    # None (not False) so the Launchpad does not pre-fill it: unset means serve the template.
+    fail_when_deferred: bool | None = Field(
+        default=None,
+        description="True: fail the step when the request goes to human review; unset or False: serve the "
+        "template.",
     )
 
 
