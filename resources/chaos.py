@@ -88,6 +88,8 @@ class LLMChaosPlan:
             why = skipped.get(first)
             return f"{self.mode} requested; not injected: {first}: {why}" if why else self.note
         parts = [f"{self.mode} requested; injected: {', '.join(injected)} refused connections"]
+        # An injected tier may not be called at all: its breaker opened on earlier injected faults.
+        parts += [f"{name}: {skipped[name]}" for name in injected if name in skipped]
         if self.mode == LLMChaos.llm_primary_down and tiers and injected[0] != tiers[0]:
             parts.append(f"{tiers[0]} not configured, so the first configured tier stood in")
         parts += [
