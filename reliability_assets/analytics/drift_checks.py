@@ -19,7 +19,6 @@ from dagster import AssetCheckExecutionContext
 from reliability_assets.analytics.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from reliability_assets.analytics.generator import AS_OF, Scenario, generate
 from reliability_assets.checks.drift import build_drift_check
-from reliability_assets.settings import load_settings
 
 BASELINE_SEED = 1
 
@@ -42,12 +41,19 @@ def _clean_scores(size: int) -> pd.DataFrame:
     return score_customers(train_churn_model(features), features)
 
 
+def _size() -> int:
+    # Imported here: settings imports this package (importing settings first would be circular).
+    from reliability_assets.settings import load_settings
+
+    return load_settings().size
+
+
 def features_baseline(_context: AssetCheckExecutionContext) -> pd.DataFrame:
-    return _clean_features(load_settings().size)
+    return _clean_features(_size())
 
 
 def scores_baseline(_context: AssetCheckExecutionContext) -> pd.DataFrame:
-    return _clean_scores(load_settings().size)
+    return _clean_scores(_size())
 
 
 customer_features_drift = build_drift_check(
