@@ -3,7 +3,10 @@ location's seed and size) launched through the webserver's GraphQL ``launchRun``
 does, against ``dagster job execute`` of the same job in one process, on the same DAGSTER_HOME and data.
 
 UI: wall time from the ``launchRun`` call to the run's end (its ``endTime``), under a live ``dagster dev``
-(webserver, daemon ticking the sensors, code server). CLI: process start to exit, ``dagster dev`` stopped.
+(webserver, daemon ticking the sensors, code server). CLI: process start to exit, on the same instance
+while that ``dagster dev`` idles. Trials go in rounds (one of each mode per round), so load from other work
+on the machine falls on every mode alike.
+For each UI run, the lines ``dagster dev`` printed meanwhile, and how many of them ``make dev`` shows.
 Modes (``--modes``, comma-separated, each ``--trials`` times, median reported):
 
 - ``cli``: ``dagster job execute ... -c`` with ``execution: {config: {in_process: {}}}``;
@@ -34,6 +37,8 @@ from tabulate import tabulate
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from reliability_assets.cli import init_home  # noqa: E402
+from reliability_assets.dev import QuietFilter  # noqa: E402
 from reliability_assets.scenarios import run_config  # noqa: E402
 from reliability_assets.testing.live import BIN, LiveDagster, hermetic_env  # noqa: E402
 
@@ -80,13 +85,26 @@ def cli_trial(home: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
-def ui_trial(live: LiveDagster, mode: str) -> float:
+def terminal_lines(text: str) -> tuple[int, int]:
+    """Lines ``dagster dev`` printed, and those ``make dev`` (``reliability dev``'s filter) shows."""
+    lines = QuietFilter()
+    shown = sum(lines.keep(line) for line in text.splitlines())
+    return len(text.splitlines()), shown
+
+
+def ui_trial(live: LiveDagster, mode: str) -> tuple[float, tuple[int, int]]:
+    """Seconds from ``launchRun`` to the run's end, and the terminal lines printed meanwhile."""
+    offset = live.log.stat().st_size
     start = time.time()
     run_id = live.ui.launch(JOB, run_config=SOURCE | EXECUTION[mode])
     run = live.ui.wait(run_id, timeout_s=900, poll_s=0.5)
     if run["status"] != "SUCCESS":
         raise SystemExit(f"{mode}: run {run_id} ended {run['status']}:\n{live.tail()}")
-    return float(run["endTime"]) - start
+    time.sleep(1)  # the run worker's last lines
+    with live.log.open("rb") as log:
+        log.seek(offset)
+        printed = log.read().decode("utf-8", "replace")
+    return float(run["endTime"]) - start, terminal_lines(printed)
 
 
 def main() -> int:
@@ -103,32 +121,38 @@ def main() -> int:
     env = hermetic_env(home, DAGSTER_HOME=str(home))
     print(f"DAGSTER_HOME={home}", flush=True)
     times: dict[str, list[float]] = {m: [] for m in modes}
-
-    if "cli" in modes:
-        from reliability_assets.cli import init_home
-
-        init_home(home)
-        for i in range(args.trials):
-            times["cli"].append(cli_trial(home, env))
-            print(f"cli trial {i + 1}: {times['cli'][-1]:.1f} s", flush=True)
-    ui_modes = [m for m in modes if m != "cli"]
-    if ui_modes:
-        live = LiveDagster(home, project=REPO, env=env).start()
-        try:
-            for mode in ui_modes:
-                for i in range(args.trials):
-                    times[mode].append(ui_trial(live, mode))
-                    print(f"{mode} trial {i + 1}: {times[mode][-1]:.1f} s", flush=True)
-        finally:
-            live.stop()
+    lines: dict[str, list[tuple[int, int]]] = {m: [] for m in modes}
+    init_home(home)
+    live = LiveDagster(home, project=REPO, env=env).start()
+    try:
+        for i in range(args.trials):  # rounds: the machine's load falls on every mode alike
+            for mode in modes:
+                if mode == "cli":
+                    took, printed = cli_trial(home, env), None
+                else:
+                    took, printed = ui_trial(live, mode)
+                    lines[mode].append(printed)
+                times[mode].append(took)
+                shown = f", terminal lines (dagster dev, make dev) {printed}" if printed else ""
+                print(f"round {i + 1} {mode}: {took:.1f} s{shown}", flush=True)
+    finally:
+        live.stop()
 
     medians = {m: statistics.median(t) for m, t in times.items()}
     base = medians.get("cli")
     rows = [
-        [m, " ".join(f"{t:.1f}" for t in times[m]), medians[m], medians[m] / base if base else None]
+        [
+            m,
+            " ".join(f"{t:.1f}" for t in times[m]),
+            medians[m],
+            medians[m] / base if base else None,
+            statistics.median(raw for raw, _ in lines[m]) if lines[m] else None,
+            statistics.median(shown for _, shown in lines[m]) if lines[m] else None,
+        ]
         for m in modes
     ]
-    print(tabulate(rows, headers=["mode", "trials s", "median s", "x cli"], floatfmt=".2f"))
+    headers = ["mode", "trials s", "median s", "x cli", "dagster dev lines/run", "make dev lines/run"]
+    print(tabulate(rows, headers=headers, floatfmt=".2f"))
     ui, cli = medians.get("ui"), medians.get("cli")
     ratio = f"{ui / cli:.2f}" if ui and cli else "n/a"
     print(f"ui_run_s={ui or float('nan'):.1f} cli_run_s={cli or float('nan'):.1f} ui_ratio={ratio}")

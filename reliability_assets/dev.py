@@ -41,17 +41,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
 VERBOSE_ENV = "RELIABILITY_VERBOSE"
-#: The daemon's lines for every sensor tick that launched nothing (several a minute per sensor).
+#: The daemon's lines for every tick that did nothing worth reading: sensors that launched nothing (two a
+#: tick, several sensors, every 5-30 s), run monitoring (two every 10 s per run), the queue's sort.
 TICK_NOISE = re.compile(
     r"Checking for new runs for sensor: |No run requests returned for \S+, skipping|Sensor \S+ skipped: "
+    r"|Collected \d+ runs for monitoring|Checking run [0-9a-f-]{36}$"
+    r"|Priority sorting and checking tag concurrency limits"
 )
+#: ``dagster dev`` says it is superseded by ``dg dev`` at every start (two lines; this project keeps it).
+SUPERSEDED = re.compile(r"SupersessionWarning: Function `dev_command` is superseded")
 #: A record of Dagster's console format: "<time> [+zone] - <logger> - <LEVEL> - <message>".
 RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\S*(?: [+-]\d{4})? - (\S+) - ([A-Z]+) - (.*)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -152,8 +157,11 @@ class QuietFilter:
         self.kept = self.dropped = 0
 
     def keep(self, line: str) -> bool:
-        record = RECORD.match(ANSI.sub("", line))
-        if record is not None:
+        plain = ANSI.sub("", line).rstrip("\n")
+        record = RECORD.match(plain)
+        if SUPERSEDED.search(plain):
+            self.dropping = True
+        elif record is not None:
             name, level, message = record.groups()
             self.dropping = level == "DEBUG" or (
                 name.startswith("dagster.daemon") and bool(TICK_NOISE.search(message))
@@ -178,6 +186,20 @@ def _pump(source: IO[bytes], sink: IO[bytes], *, quiet: bool) -> None:
     source.close()
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """What a child runs before exec so that it gets SIGTERM when the supervisor dies, even by SIGKILL
+    (Linux ``prctl(PR_SET_PDEATHSIG)``, looked up here, not after the fork); None elsewhere."""
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)
+
+
 def _start(
     name: str, command: Sequence[str], *, env: Mapping[str, str], log: Path | None, quiet: bool
 ) -> Child:
@@ -190,6 +212,7 @@ def _start(
         stdout=out if out is not None else subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_parent(),  # only dagster dev's output thread runs, and it starts after
     )
     child = Child(name, process, out)
     if process.stdout is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,54 @@ def test_valid_launchpad_values_pass_the_preflight_and_enum_typos_never_launch()
     job = defs.resolve_job_def("reference_pipeline")
     with pytest.raises(DagsterInvalidConfigError, match="not in enum type LLMChaos"):
         validate_run_config(job, {"resources": {"llm": {"config": {"chaos": "llm_dwn"}}}})
+
+
+POOL_DEFS = """
+import os
+import time
+from pathlib import Path
+
+from dagster import Definitions, asset, define_asset_job
+
+from reliability_assets.preflight import preflight_executor
+
+
+@asset(pool="one_at_a_time")
+def slow() -> None:
+    start = time.time()
+    time.sleep(5)
+    with Path(os.environ["POOL_TEST_OUT"]).open("a") as out:
+        out.write(f"{start} {time.time()}\\n")
+
+
+defs = Definitions(assets=[slow], jobs=[define_asset_job("slow_job")], executor=preflight_executor({}))
+"""
+
+
+def test_the_default_in_process_executor_still_honours_pools(tmp_path: Path) -> None:
+    """Two runs at once of a job whose step is in a pool with one slot: with the default executor (one
+    process per run, no ``execution`` config) the steps never overlap and Dagster says one was blocked."""
+    from reliability_assets.cli import init_home
+
+    home = init_home(tmp_path / "home")
+    (tmp_path / "pool_defs.py").write_text(POOL_DEFS)
+    with DagsterInstance.from_config(str(home)) as instance:  # creates the databases before two runs race
+        instance.event_log_storage.set_concurrency_slots("one_at_a_time", 1)
+    env = _env(home, POOL_TEST_OUT=str(tmp_path / "spans.txt"))
+    command = [str(BIN / "dagster"), "job", "execute", "-f", str(tmp_path / "pool_defs.py"), "-j", "slow_job"]
+    runs = []
+    for i in range(2):
+        with (tmp_path / f"run{i}.log").open("wb") as log:
+            runs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log))
+        time.sleep(1)  # both create their run at once otherwise: SQLite storage, not what this tests
+    codes = [run.wait(timeout=240) for run in runs]
+    assert codes == [0, 0], [(tmp_path / f"run{i}.log").read_text()[-1500:] for i in range(2)]
+
+    (a_start, a_end), (b_start, b_end) = (
+        map(float, line.split()) for line in (tmp_path / "spans.txt").read_text().splitlines()
+    )
+    assert a_end <= b_start or b_end <= a_start  # never at once
+    with DagsterInstance.from_config(str(home)) as instance:
+        messages = [e.message or "" for run in instance.get_runs() for e in instance.all_logs(run.run_id)]
+    assert sum("Executing steps in process" in m for m in messages) == 2  # the default: in_process
+    assert any("blocked by limit for pool one_at_a_time" in m for m in messages)
