@@ -18,7 +18,15 @@ import textwrap
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from dagster import AssetKey, AssetObservation, AssetSpec, MetadataValue
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    AssetSpec,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+)
 
 from reliability_assets.policy import OWNERS
 from resources.redaction import redact_metadata
@@ -67,6 +75,36 @@ def inbox_markdown(entries: list[InboxEntry]) -> str:
     return "\n".join(lines)
 
 
+INBOX_COLUMNS = ("at (UTC)", "severity", "check", "status", "incident", "title", "run")
+
+
+def inbox_table(entries: list[InboxEntry]) -> MetadataValue:
+    """The latest alerts as a Dagster table: the asset page shows it without a click (markdown longer
+    than a screenful hides behind *[Show Markdown]*)."""
+    records = [
+        TableRecord(
+            dict(
+                zip(
+                    INBOX_COLUMNS,
+                    (
+                        _when(e.created_at),
+                        e.alert.severity,
+                        f"{e.alert.asset}:{e.alert.check}",
+                        e.status,
+                        e.alert.incident_id or "",
+                        _cell(e.alert.title),
+                        e.alert.run_url or "",
+                    ),
+                    strict=True,
+                )
+            )
+        )
+        for e in entries
+    ]
+    schema = TableSchema(columns=[TableColumn(name, "string") for name in INBOX_COLUMNS])
+    return MetadataValue.table(records=records, schema=schema)
+
+
 def inbox_observation(alerts: AlertRouter) -> AssetObservation:
     """The inbox now, as a runless observation of ``alert_inbox``."""
     latest = alerts.inbox(limit=SHOWN)
@@ -76,6 +114,7 @@ def inbox_observation(alerts: AlertRouter) -> AssetObservation:
         asset_key=INBOX_KEY,
         metadata=redact_metadata(
             {
+                "alerts": inbox_table(latest),
                 "alerts_shown": len(latest),
                 "errors_shown": sum(e.alert.severity == "ERROR" for e in latest),
                 "standing": len(standing),
