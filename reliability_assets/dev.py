@@ -322,7 +322,7 @@ class Supervisor:
         command = [str(dagster), "dev", "-w", o.workspace, "-h", o.host, "-p", str(o.port)]
         ui = _start("dagster dev", command, env=dagster_env, log=None, quiet=not o.verbose)
         self.children.append(ui)
-        noise = "everything (-v)" if o.verbose else "INFO and up, per-tick sensor lines hidden (-v: all)"
+        noise = "everything (-v)" if o.verbose else "INFO and up, no per-tick daemon lines (-v: all)"
         _say(
             f"Dagster UI http://{o.host}:{o.port} | {' | '.join(shown) or 'no helpers'} | "
             f"DAGSTER_HOME={self.home} | logs: {noise}. Ctrl-C stops everything."

@@ -158,6 +158,7 @@ def test_ctrl_c_stops_every_process_it_started_within_15_s(dev: Dev) -> None:
     commands = " | ".join(started.values())
     assert "dagster_webserver" in commands and "dagster._daemon" in commands and "code-server" in commands
     assert "reports serve" in commands  # the HTML report server, beside the UI
+    assert "reliability_assets.testing.fake_openai" in commands  # no OPENAI_API_KEY: the local LLM server
 
     sent = time.monotonic()
     os.killpg(dev.process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
