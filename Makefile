@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/python benchmarks/llm_failover.py
 	$(BIN)/python benchmarks/gates.py
 	$(BIN)/python benchmarks/live_mttr.py
+	$(BIN)/python benchmarks/ui_run.py
 
 clean:
 	rm -rf $(VENV) .dagster_home .pytest_cache .mypy_cache .ruff_cache *.egg-info
