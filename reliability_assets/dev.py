@@ -318,6 +318,9 @@ class Supervisor:
         ):
             dagster_env["RELIABILITY_API_URL"] = f"http://127.0.0.1:{o.api_port}"
             shown.append(f"data API {dagster_env['RELIABILITY_API_URL']}")
+        # Run links in alerts and on the asset timeline point at this UI (unless the user set another).
+        shown_host = "127.0.0.1" if o.host in ("0.0.0.0", "::") else o.host
+        dagster_env.setdefault("RELIABILITY_UI_URL", f"http://{shown_host}:{o.port}")
         dagster = Path(python).with_name("dagster")
         command = [str(dagster), "dev", "-w", o.workspace, "-h", o.host, "-p", str(o.port)]
         ui = _start("dagster dev", command, env=dagster_env, log=None, quiet=not o.verbose)

@@ -334,7 +334,8 @@ def test_2_corrupted_from_the_launchpad_falls_back_and_alerts_on_the_asset(
 
     events = dev.wait_for("the alert on the asset's timeline", alerted, timeout_s=120)
     kinds = {e["reliability/event"] for e in events}
-    assert any(run_id in e.get("triggering_run", "") for e in events), events
+    # Its links lead to this UI's run pages (`reliability dev` tells the sensors where the UI is).
+    assert any(e.get("triggering_run") == f"{dev.url}/runs/{run_id}" for e in events), events
     page.goto(f"{dev.url}/assets/{ASSET}?view=events")
     expect(page.get_by_text("reliability/event").first).to_be_visible(timeout=UI_TIMEOUT_MS)
     shots("04-customers-events-alert")
