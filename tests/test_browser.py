@@ -238,13 +238,21 @@ def shots(page: Any, request: pytest.FixtureRequest) -> Iterator[Callable[[str],
 
 
 def _launch_from_launchpad(
-    page: Any, dev: Dev, *, scenario: str, tags: Mapping[str, str] | None = None
+    page: Any,
+    dev: Dev,
+    *,
+    scenario: str,
+    tags: Mapping[str, str] | None = None,
+    shot: Callable[[], object] | None = None,
 ) -> str:
     """Set the source's scenario in the Launchpad's editor (and tags in its tag dialog), press *Launch
     Run*; the UI opens the run's page, whose URL gives the run id."""
     page.goto(dev.url + LAUNCHPAD)
     editor = page.locator(".CodeMirror").first
     expect(editor).to_contain_text("scenario", timeout=UI_TIMEOUT_MS)
+    # What the Launchpad pre-fills: the source's scenario, seed and size, no resource internals.
+    prefilled = editor.inner_text()
+    assert "endpoints" not in prefilled and "api_key" not in prefilled, prefilled
     yaml = (
         f"resources:\n  source:\n    config:\n      scenario: {scenario}\n      seed: 7\n      size: {SIZE}\n"
     )
@@ -257,6 +265,8 @@ def _launch_from_launchpad(
         dialog.get_by_placeholder("Tag Value").last.fill(value)
         dialog.get_by_role("button", name="Apply").click()
         expect(page.get_by_text(f"{key}: {value}").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    if shot is not None:
+        shot()
     page.get_by_role("button", name=re.compile("Launch Run")).click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}"), timeout=UI_TIMEOUT_MS)
     return str(page.url.split("?")[0].rstrip("/").rsplit("/", 1)[-1])
@@ -305,8 +315,9 @@ def test_1_materialize_all_from_the_asset_graph(page: Any, dev: Dev, shots: Call
 def test_2_corrupted_from_the_launchpad_falls_back_and_alerts_on_the_asset(
     page: Any, dev: Dev, shots: Callable[[str], Path]
 ) -> None:
-    run_id = _launch_from_launchpad(page, dev, scenario="corrupted")
-    shots("03-corrupted-run-launched")
+    run_id = _launch_from_launchpad(
+        page, dev, scenario="corrupted", shot=lambda: shots("03-launchpad-corrupted")
+    )
     dev.ui.wait(run_id, timeout_s=400)
 
     # The sensor plans a fallback for the failed gate once the run has ended, and launches it.
@@ -402,7 +413,11 @@ def test_4_llm_primary_down_offline_fails_over_to_the_second_tier(
     page: Any, dev: Dev, shots: Callable[[str], Path]
 ) -> None:
     run_id = _launch_from_launchpad(
-        page, dev, scenario="clean", tags={"reliability/chaos": "llm_primary_down"}
+        page,
+        dev,
+        scenario="clean",
+        tags={"reliability/chaos": "llm_primary_down"},
+        shot=lambda: shots("09-launchpad-chaos-tag"),
     )
     run = dev.ui.wait(run_id, timeout_s=400)
     assert run["tags"].get("reliability/chaos") == "llm_primary_down", run["tags"]
@@ -413,4 +428,4 @@ def test_4_llm_primary_down_offline_fails_over_to_the_second_tier(
     assert "secondary" in shown and "llm_primary_down" in shown, shown
     page.goto(f"{dev.url}/assets/executive_summary?view=events")
     expect(page.get_by_text("llm_primary_down").first).to_be_visible(timeout=UI_TIMEOUT_MS)
-    shots("09-summary-failover")
+    shots("10-summary-failover")
