@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from reliability_assets.cli import init_home  # noqa: E402
 from reliability_assets.dev import QuietFilter  # noqa: E402
+from reliability_assets.preflight import MULTIPROCESS_FORKSERVER  # noqa: E402
 from reliability_assets.scenarios import run_config  # noqa: E402
 from reliability_assets.testing.live import BIN, LiveDagster, hermetic_env  # noqa: E402
 
@@ -49,24 +50,7 @@ SOURCE = run_config("clean", seed=SEED, size=SIZE)
 EXECUTION: dict[str, dict[str, Any]] = {
     "cli": {"execution": {"config": {"in_process": {}}}},
     "ui": {},
-    "ui-forkserver": {
-        "execution": {
-            "config": {
-                "multiprocess": {
-                    "start_method": {
-                        "forkserver": {
-                            "preload_modules": [
-                                "reliability_assets.definitions",
-                                "pandas",
-                                "great_expectations",
-                                "evidently",
-                            ]
-                        }
-                    }
-                }
-            }
-        }
-    },
+    "ui-forkserver": {"execution": {"config": MULTIPROCESS_FORKSERVER}},
     "ui-spawn": {"execution": {"config": {"multiprocess": {}}}},
 }
 
