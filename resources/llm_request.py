@@ -35,7 +35,7 @@ def send(
         "timeout": timeout,
     }
     if json_schema:
-        from openai.lib._parsing._completions import type_to_response_format_param
+        from openai.lib import type_to_response_format_param
 
         kwargs["response_format"] = type_to_response_format_param(schema)
     raw = client.chat.completions.with_raw_response.create(**kwargs)

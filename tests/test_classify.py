@@ -3,6 +3,7 @@
 import json
 from email.utils import formatdate
 from time import time
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -104,3 +105,52 @@ def test_retry_after_as_an_http_date() -> None:
     assert retry_after_seconds({"retry-after": formatdate(time() + 30, usegmt=True)}) == pytest.approx(
         30, abs=1.5
     )
+
+
+# The backoff between retries of a retryable failure (README: "exponential, +up to 0.25 s jitter").
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3, 4, 5, 6, 12, 2000])
+def test_backoff_is_exponential_plus_jitter_and_capped(attempt: int) -> None:
+    from resources.resilience.retry import backoff_s
+
+    initial, maximum, jitter = 0.5, 8.0, 0.25
+    base = min(initial * 2.0 ** min(attempt - 1, 64), maximum)
+    waits = [backoff_s(attempt, initial=initial, maximum=maximum, jitter=jitter) for _ in range(400)]
+    assert all(base <= w <= min(base + jitter, maximum) for w in waits), (base, min(waits), max(waits))
+    assert max(waits) <= maximum  # the jitter is inside the cap, as tenacity's wait_exponential_jitter has it
+    if base + jitter <= maximum:  # uncapped: the jitter spreads the waits across its whole width
+        assert max(waits) - min(waits) > jitter / 2
+    else:
+        assert max(waits) == maximum
+
+
+def test_backoff_defaults_and_zero_jitter() -> None:
+    from resources.resilience.retry import backoff_s
+
+    assert [backoff_s(n, jitter=0.0) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    assert all(0.5 <= backoff_s(1) <= 0.75 for _ in range(200))
+
+
+def test_a_retried_call_waits_its_backoff() -> None:
+    """Through the retry loop: the wait before each retry of a transient fault is the backoff."""
+    from resources.resilience.deadline import Deadline
+    from resources.resilience.retry import EndpointFailed, call_endpoint
+
+    def send(timeout: float) -> NoReturn:
+        raise ConnectionResetError("reset")
+
+    with pytest.raises(EndpointFailed) as failed:
+        call_endpoint(
+            send,
+            endpoint="flaky",
+            deadline=Deadline(10.0),
+            timeout_s=1.0,
+            max_attempts=3,
+            backoff_initial_s=0.05,
+            backoff_max_s=0.08,
+        )
+    waits = [a.waited_s for a in failed.value.attempts]
+    assert waits[0] == 0.0
+    assert 0.05 <= waits[1] <= 0.08  # 0.05 + up to 0.25 jitter, capped at 0.08
+    assert waits[2] == 0.08  # 0.1 + jitter is past the cap

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from pydantic import BaseModel
 
 from reliability_assets.checks.llm_output import ungrounded_numbers
 
@@ -31,3 +32,44 @@ KPIS = pd.DataFrame(
 )
 def test_numbers_are_grounded_within_rounding(text: str, ungrounded: list[str]) -> None:
     assert ungrounded_numbers(text, KPIS)[0] == ungrounded
+
+
+class Verdict(BaseModel):
+    label: str
+    score: float
+
+
+def test_structured_output_requests_a_strict_json_schema_through_the_sdk() -> None:
+    """The request body a json_schema tier sends (built with openai's public ``openai.lib`` helper)."""
+    import openai
+
+    from reliability_assets.testing.fake_openai import FakeOpenAI
+    from resources.llm_request import send
+
+    messages = [{"role": "user", "content": "Judge."}]
+    with FakeOpenAI() as server:
+        server.set_responder("m", lambda body: Verdict(label="ok", score=0.5).model_dump_json())
+        client = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+        for json_schema in (True, False):
+            reply = send(client, 5.0, model="m", json_schema=json_schema, messages=messages, schema=Verdict,
+                         max_tokens=50)  # fmt: skip
+            assert reply.value[0] == Verdict(label="ok", score=0.5)
+        strict, plain = (r.body for r in server.requests_for("m"))
+    assert "response_format" not in plain
+    assert strict["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "Verdict",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "title": "Verdict",
+                "properties": {
+                    "label": {"title": "Label", "type": "string"},
+                    "score": {"title": "Score", "type": "number"},
+                },
+                "required": ["label", "score"],
+                "additionalProperties": False,
+            },
+        },
+    }

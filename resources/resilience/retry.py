@@ -15,6 +15,7 @@ come from the endpoint's recorded latencies and retry outcomes, within the class
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -64,12 +65,20 @@ class EndpointFailed(RedactedMessage, Exception):
 
 
 def backoff_s(attempt: int, *, initial: float = 0.5, maximum: float = 8.0, jitter: float = 0.25) -> float:
-    """Exponential backoff with jitter (tenacity's maths): initial x 2^(n-1), capped, + up to ``jitter`` s."""
-    from tenacity import RetryCallState, wait_exponential_jitter
+    """Seconds to wait before retry ``attempt`` (1 = the first retry): ``initial x 2^(attempt-1)`` plus a
+    uniform jitter of up to ``jitter`` s, the sum capped at ``maximum`` (so a capped wait has no jitter).
 
-    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
-    state.attempt_number = attempt
-    return float(wait_exponential_jitter(multiplier=initial, max=maximum, jitter=jitter)(state))
+    Draw for draw what tenacity's ``wait_exponential_jitter(multiplier=initial, max=maximum,
+    jitter=jitter)`` returns, written out: it is three lines of arithmetic, and tenacity's public API only
+    computes it from the ``RetryCallState`` of a running ``Retrying``, which this loop (the classifier
+    decides each step) is not.
+    """
+    spread = random.uniform(0, jitter)
+    try:
+        wait = initial * 2.0 ** (attempt - 1) + spread
+    except OverflowError:  # a huge attempt number: the cap applies
+        wait = maximum
+    return max(0.0, min(wait, maximum))
 
 
 def call_endpoint(
