@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from dagster import get_dagster_logger
 from sqlalchemy import (
     JSON,
     Column,
@@ -120,7 +121,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class ReliabilityStore:
-    """One engine per URL per process; tables are created on first use."""
+    """One engine per URL per process; its schema is migrated to the newest revision on first use."""
 
     def __init__(self, url: str | None = None) -> None:
         """Raises ``StoreConfigError`` for a URL that cannot work and ``StoreUnavailable`` (not retried by a
@@ -293,24 +294,40 @@ def quarantined(store: ReliabilityStore, source: str | None = None, *, limit: in
 
 
 def ensure_tables(store: ReliabilityStore, *tables: Table) -> None:
-    """Create tables defined outside this module (drift references, the model registry) on first use:
-    the engine may have been built, and ``create_all`` run, before their module was imported."""
-    _created(store.url, os.getpid(), tuple(t.name for t in tables))
+    """Kept for the modules that call it on first use: the migrations (``resources.migrations``) create
+    every table when the engine is first opened, so the tables exist once the store does."""
+    _engine(store.url, os.getpid())
 
 
-@cache
-def _created(url: str, pid: int, names: tuple[str, ...]) -> None:
-    _create_tables(_engine(url, pid), [metadata.tables[n] for n in names])
+#: Per URL, the revision each store was at before this process opened it (None: a new or pre-migrations
+#: store), for ``reliability init-home`` to say what it did.
+upgraded_from: dict[str, str | None] = {}
 
 
-def _create_tables(engine: Engine, tables: list[Table] | None = None) -> None:
-    """``CREATE TABLE IF NOT EXISTS`` is a check then a create: on PostgreSQL two processes starting on a
-    fresh database both pass the check and one fails on CREATE, so they queue on an advisory lock first
-    (SQLite's BEGIN IMMEDIATE already serializes them)."""
+def _migrate(engine: Engine, url: str) -> None:
+    """Bring the schema to the newest revision, once per engine. Several processes may open a new store
+    at once: the check and the upgrade run in one transaction under the store's DDL lock (on PostgreSQL an
+    advisory lock, the same one ``create_all`` took before migrations; SQLite's ``BEGIN IMMEDIATE``
+    serializes writers), so the second process finds the first one's revision and does nothing; a failed
+    upgrade rolls back whole. A store at head costs one query and no alembic import."""
+    from resources.migrations import HEAD, known_revisions, stored_revision, upgrade
+
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('reliability_store.ddl'))")
-        metadata.create_all(connection, tables=tables, checkfirst=True)
+        before = stored_revision(connection)
+        upgraded_from.setdefault(url, before)
+        if before == HEAD:
+            return
+        if before is not None and before not in known_revisions():
+            # A newer release migrated it (a rolling deploy): run on it, its migrations stay compatible.
+            get_dagster_logger().warning(
+                "the reliability store is at revision %s, newer than this code's %s: not migrating",
+                before,
+                HEAD,
+            )
+            return
+        upgrade(connection)
 
 
 def _dialect_insert(engine: Engine, table: Table) -> Any:
@@ -338,5 +355,5 @@ def _engine(url: str, _pid: int) -> Engine:
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     install_on_engine(engine)  # every write, from every module, is redacted here
-    _create_tables(engine)
+    _migrate(engine, url)
     return engine
