@@ -81,6 +81,32 @@ def init_home(home: Path | None = None, *, postgres: str | None = None) -> Path:
     return home
 
 
+def upgrade_store(*, postgres: str | None = None) -> int:
+    """Bring the reliability store's schema to the newest revision now (its first use would, inside a
+    run): the store ``RELIABILITY_STORE_URL`` names, or with ``--postgres`` the one init-home printed.
+    Says what it did on stderr (stdout stays the paths and exports a shell reads)."""
+    from resources.store import migrate_store
+    from resources.store_url import STORE_URL_ENV, StoreConfigError, StoreUnavailable, check_store_url, shown
+
+    url = None
+    if postgres is not None:
+        from reliability_assets.deploy import postgres_environment
+
+        url = postgres_environment(postgres)[STORE_URL_ENV]
+    try:
+        before, now = migrate_store(url)
+    except (StoreConfigError, StoreUnavailable) as error:
+        print(f"init-home: {getattr(error, 'description', None) or error}", file=sys.stderr)
+        return 1
+    where = shown(check_store_url(url))
+    if before == now:
+        print(f"reliability store {where}: schema at revision {now}, up to date", file=sys.stderr)
+    else:
+        was = before or "unversioned: a new store, or one made before migrations (its rows are kept)"
+        print(f"reliability store {where}: schema upgraded to revision {now} (was {was})", file=sys.stderr)
+    return 0
+
+
 @dataclass(frozen=True)
 class StatusRow:
     kind: str  # "asset" or "check"
@@ -347,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "init-home":
         print(init_home(postgres=args.postgres))
-        return 0
+        return upgrade_store(postgres=args.postgres)
     if args.command == "dev":
         return dev.main(args, home=init_home())
     if args.command == "demo":

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from resources.redaction import install_on_engine, register_fields
 from resources.store_url import STORE_URL_ENV, check_store_url, default_store_url, unavailable
 
-__all__ = ["STORE_URL_ENV", "ReliabilityStore", "default_store_url"]
+__all__ = ["STORE_URL_ENV", "ReliabilityStore", "default_store_url", "migrate_store"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -302,6 +302,16 @@ def ensure_tables(store: ReliabilityStore, *tables: Table) -> None:
 #: Per URL, the revision each store was at before this process opened it (None: a new or pre-migrations
 #: store), for ``reliability init-home`` to say what it did.
 upgraded_from: dict[str, str | None] = {}
+
+
+def migrate_store(url: str | None = None) -> tuple[str | None, str | None]:
+    """Open the store (which upgrades it) and return its revision before and now, for ``reliability
+    init-home``. Raises ``StoreConfigError`` / ``StoreUnavailable`` like any first use."""
+    from resources.migrations import stored_revision
+
+    store = ReliabilityStore(url)
+    with store.engine.connect() as connection:
+        return upgraded_from.get(store.url), stored_revision(connection)
 
 
 def _migrate(engine: Engine, url: str) -> None:
