@@ -8,6 +8,7 @@ or with ``reliability dlq replay``. A replayed entry that is served is marked ``
 from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field
 
+from reliability_assets.resource_keys import LLM_KEY
 from resources.llm import ResilientLLM
 from resources.redaction import redact_metadata, redacted_logger
 
@@ -34,9 +35,12 @@ def replay_entries(llm: ResilientLLM, keys: list[str]) -> list[dict[str, str]]:
     return rows
 
 
-@op(description="Replay dead letters through every LLM endpoint; served entries are marked replayed.")
-def replay_dead_letters(context: OpExecutionContext, config: ReplayConfig, llm: ResilientLLM) -> Output[int]:
-    rows = replay_entries(llm, config.keys)
+@op(
+    description="Replay dead letters through every LLM endpoint; served entries are marked replayed.",
+    required_resource_keys={LLM_KEY},  # the ResilientLLM that wrote them, by its framework key
+)
+def replay_dead_letters(context: OpExecutionContext, config: ReplayConfig) -> Output[int]:
+    rows = replay_entries(getattr(context.resources, LLM_KEY), config.keys)
     for row in rows:
         redacted_logger(context.log).info(f"{row['key']}: {row['outcome']}")
     table = "| key | outcome |\n| --- | --- |\n" + "\n".join(f"| {r['key']} | {r['outcome']} |" for r in rows)
