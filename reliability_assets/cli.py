@@ -82,23 +82,26 @@ def init_home(home: Path | None = None, *, postgres: str | None = None) -> Path:
 
 
 def upgrade_store(*, postgres: str | None = None) -> int:
-    """Bring the reliability store's schema to the newest revision now (its first use would, inside a
-    run): the store ``RELIABILITY_STORE_URL`` names, or with ``--postgres`` the one init-home printed.
-    Says what it did on stderr (stdout stays the paths and exports a shell reads)."""
+    """Bring the configured reliability store (``RELIABILITY_STORE_URL``, else the SQLite file in
+    DAGSTER_HOME) to the newest schema revision now rather than in a run's first step. With ``--postgres``
+    and no store configured yet, only say how: the store to use is the one just printed. Reports on stderr
+    (stdout stays the paths and exports a shell reads)."""
     from resources.store import migrate_store
     from resources.store_url import STORE_URL_ENV, StoreConfigError, StoreUnavailable, check_store_url, shown
 
-    url = None
-    if postgres is not None:
-        from reliability_assets.deploy import postgres_environment
-
-        url = postgres_environment(postgres)[STORE_URL_ENV]
+    if postgres is not None and not os.environ.get(STORE_URL_ENV):
+        print(
+            f"reliability store: export the {STORE_URL_ENV} above and run `reliability init-home` again to "
+            "upgrade its schema now (its first use would do it too)",
+            file=sys.stderr,
+        )
+        return 0
     try:
-        before, now = migrate_store(url)
+        before, now = migrate_store()
     except (StoreConfigError, StoreUnavailable) as error:
         print(f"init-home: {getattr(error, 'description', None) or error}", file=sys.stderr)
         return 1
-    where = shown(check_store_url(url))
+    where = shown(check_store_url())
     if before == now:
         print(f"reliability store {where}: schema at revision {now}, up to date", file=sys.stderr)
     else:
