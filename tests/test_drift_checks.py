@@ -454,3 +454,33 @@ def test_knife_edge_columns_are_recomputed_and_agree_with_evidently(seed: int) -
     by_column = {c.column: c for c in ours.columns}
     assert by_column["edge0"].rows_compared == 60_000 and by_column["far"].rows_compared == 10_000
     assert "recomputed on every row" in ours.markdown()
+
+
+def test_a_small_table_of_flags_and_ratings_gets_evidentlys_methods_and_verdicts() -> None:
+    # <= 1,000 reference rows and <= 5 values: Evidently picks Z (2 values) or chi-square (3-5) for a number,
+    # methods it registers for categories only, so asking ValueDrift for them by name fails on a number.
+    rng = np.random.default_rng(3)
+
+    def table(n: int, p: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "is_active": rng.choice([0, 1], n, p=[1 - p, p]),
+                "rating": rng.choice([1, 2, 3, 4], n, p=[0.1, 0.2, 0.3, 0.4] if p == 0.5 else [0.25] * 4),
+                "amount": rng.normal(0.0, 1.0, n),
+            }
+        )
+
+    reference, current = table(800, 0.5), table(900, 0.62)
+    ours = evaluate_drift(current, reference)
+    columns, dataset, methods = preset(
+        current, reference, numerical=["is_active", "rating", "amount"], categorical=[]
+    )
+    by_column = {c.column: c for c in ours.columns}
+    assert {c: by_column[c].method for c in by_column} == {
+        "is_active": "z",
+        "rating": "chisquare",
+        "amount": "ks",
+    }
+    assert {c: display_name(by_column[c].method) for c in by_column} == methods
+    assert ours.verdicts() == columns == {"is_active": True, "rating": True, "amount": False}
+    assert ours.dataset_drift == dataset

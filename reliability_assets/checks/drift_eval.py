@@ -22,8 +22,8 @@ What is compared, as Evidently's preset does it:
   does, so a column's method is chosen on its values, not on its gaps (3,000 rows with 70% NaN: Evidently
   has 900 reference values and picks K-S; the raw column's 3,000 rows would say normed Wasserstein). A column
   with no values left in either frame, or a frame with no rows, is an input problem.
-- **Methods** are Evidently's own choice (``get_stattest``) on those cleaned values of every row, so a
-  sample never changes a method.
+- **Methods** are Evidently's own choice (its ``get_stattest``, through ``evidently_adapter``) on those
+  cleaned values of every row, so a sample never changes a method.
 
 Sampling policy. A column whose method is a *distance* (normed Wasserstein, Jensen-Shannon, PSI, KL,
 Hellinger, energy distance: what Evidently picks when the reference has more than 1,000 values) is first
@@ -35,10 +35,10 @@ always use every row.
 Recomputation near the threshold. A sampled distance has a sampling error, so a column whose sampled score
 lands within ``recheck_margin(sample_size, method)`` of its threshold is computed again on every row, and
 that full-data result is its verdict (``ColumnDrift.recomputed``). The recomputation calls the function
-that ``ValueDrift``'s own test calls (``get_stattest`` on the cleaned columns), without rendering another
-report (~0.2 s a column at 1M rows instead of ~1.5 s; the HTML report shows that column's sample). Every
-other column's sample sits farther from its threshold than any sampling error measured, so its verdict,
-and with them the dataset verdict, equals Evidently's on every row.
+that ``ValueDrift``'s own test calls (``evidently_adapter.run_test`` on the cleaned columns), without
+rendering another report (~0.2 s a column at 1M rows instead of ~1.5 s; the HTML report shows that
+column's sample). Every other column's sample sits farther from its threshold than any sampling error
+measured, so its verdict, and with them the dataset verdict, equals Evidently's on every row.
 
 The margins come from measurement (``python benchmarks/gates.py --sampling-error``, 5-8 minutes): 1M-row
 frames of 18 column shapes (normal, log-normal, heavy-tailed log-normal and Pareto, uniform, bimodal,
@@ -357,9 +357,7 @@ def evaluate_drift(
     either frame; ``sample_size=None`` never samples; ``recheck=False`` keeps sampled verdicts near the
     threshold (for measuring the sampling error only). Raises ``DriftInputError`` when the frames cannot be
     compared (see ``InputProblem``)."""
-    from evidently import __version__ as evidently_version
-    from evidently.legacy.calculations.stattests.registry import get_stattest
-    from evidently.legacy.core import ColumnType
+    from reliability_assets.checks import evidently_adapter
 
     if sample_size is not None and sample_size <= 1000:
         raise ValueError(f"sample_size {sample_size} must be above 1,000 (or None: every row)")
@@ -428,7 +426,6 @@ def evaluate_drift(
         if len(frame) == 0:
             problems.insert(0, InputProblem(_where(side), f"the {side} table has no rows", reason="no_rows"))
     empty_sides = {p.where for p in problems if p.reason == "no_rows"}
-    kind_of = {"numerical": ColumnType.Numerical, "categorical": ColumnType.Categorical}
     samples: dict[str, dict[str, pd.Series]] = {"current": {}, "reference": {}}
     counts: dict[str, int] = {}
     methods: dict[str, str] = {}
@@ -463,7 +460,7 @@ def evaluate_drift(
             if is_sample and pd.concat([ref_s, cur_s]).nunique() <= 5:
                 ref_s = sample_values(reference[column], None, rng["reference"])
                 cur_s = sample_values(current[column], None, rng["current"])
-            method = get_stattest(ref_s, cur_s, kind_of[kinds[column]], None).name
+            method = evidently_adapter.default_method(ref_s, cur_s, _kind_name(kinds[column])).name
         methods[column] = method
         if is_sample and method in DISTANCE_METHODS:
             to_sample.append(column)
@@ -486,12 +483,16 @@ def evaluate_drift(
         snapshot = _run(cur, ref, to_sample, kinds, methods, thresholds)
         snapshots.append(("", snapshot))
         rows = {c: len(samples["current"][c]) for c in to_sample}
-        for c in _column_results(snapshot.dict(), kinds, rows):
+        for c in _column_results(snapshot.dict(), kinds, methods, rows):
             results[c.column] = c
     if full:
-        snapshot = _run(current[full], reference[full], full, kinds, methods, thresholds)
+        # A default method on every row is left to ValueDrift, which resolves the same one on the same
+        # values: by name Evidently only finds a method registered for the column's type, and its rule
+        # picks Z or chi-square (registered for categories) for a number with few values and <= 1,000 rows.
+        defaults = {c: None if options.get(c, ColumnOverride()).method is None else methods[c] for c in full}
+        snapshot = _run(current[full], reference[full], full, kinds, defaults, thresholds)
         snapshots.append(("_full_rows", snapshot))
-        for c in _column_results(snapshot.dict(), kinds, counts):
+        for c in _column_results(snapshot.dict(), kinds, methods, counts):
             results[c.column] = c
     edge = [
         c for c in to_sample if recheck and abs(results[c].score - results[c].threshold) < margins[methods[c]]
@@ -502,14 +503,14 @@ def evaluate_drift(
         # instead of ~1.5 s.
         ref_values = reference[column][finite_mask(reference[column])]
         cur_values = current[column][finite_mask(current[column])]
-        kind = kind_of[kinds[column]]
-        test = get_stattest(ref_values, cur_values, kind, methods[column])
-        outcome = test(ref_values, cur_values, kind, thresholds(column))
+        outcome = evidently_adapter.run_test(
+            ref_values, cur_values, _kind_name(kinds[column]), methods[column], thresholds(column)
+        )
         results[column] = replace(
             results[column],
-            score=float(outcome.drift_score),
-            threshold=float(outcome.actual_threshold),
-            drifted=bool(outcome.drifted),
+            score=outcome.score,
+            threshold=outcome.threshold,
+            drifted=outcome.drifted,
             rows_compared=len(cur_values),
             near_threshold=True,
             recomputed=True,
@@ -530,7 +531,7 @@ def evaluate_drift(
         reference_rows=len(reference),
         current_rows=len(current),
         sampled=bool(to_sample),
-        evidently_version=evidently_version,
+        evidently_version=evidently_adapter.version(),
         report_path=paths[0] if paths else None,
         notes=notes,
         skipped=skipped,
@@ -560,6 +561,10 @@ def _column_problems(
     return problems
 
 
+def _kind_name(kind: str) -> Literal["numerical", "categorical"]:
+    return "numerical" if kind == "numerical" else "categorical"
+
+
 def _where(side: str) -> Literal["current", "reference"]:
     return "current" if side == "current" else "reference"
 
@@ -569,9 +574,10 @@ def _run(
     reference: pd.DataFrame,
     group: Sequence[str],
     kinds: Mapping[str, str],
-    methods: Mapping[str, str],
+    methods: Mapping[str, str | None],
     thresholds: Any,
 ) -> Any:
+    """One ValueDrift per column of ``group`` (a method of None: Evidently's default for the column)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
 
@@ -603,7 +609,7 @@ def _save_reports(snapshots: Sequence[tuple[str, Any]], report_path: str | Path 
 
 
 def _column_results(
-    snapshot: Mapping[str, Any], kinds: Mapping[str, str], rows: Mapping[str, int]
+    snapshot: Mapping[str, Any], kinds: Mapping[str, str], methods: Mapping[str, str], rows: Mapping[str, int]
 ) -> list[ColumnDrift]:
     """Pair each ValueDrift metric with its test (matched by metric id): the test's status is the verdict."""
     status = {t["metric_config"]["metric_id"]: t["status"] for t in snapshot["tests"]}
@@ -618,7 +624,7 @@ def _column_results(
             ColumnDrift(
                 column=column,
                 kind=kinds[column],
-                method=config["method"],
+                method=methods[column],  # the report says a display name when it resolved the method
                 score=float(metric["value"]),
                 threshold=float(config["threshold"]),
                 drifted=status[metric["id"]] == "FAIL",
