@@ -254,9 +254,7 @@ def sampling_error_study(data_seeds: int = 12, sample_seeds: int = 8, rows: int 
     full-data score is within +/-10% of the threshold. The full-data score and the sampled one come from
     the same Evidently function (the one ``ValueDrift`` calls); samples are drawn as ``evaluate_drift``
     draws them (``sample_values``: missing values dropped, then a uniform sample per side)."""
-    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
-    from evidently.legacy.core import ColumnType
-
+    from reliability_assets.checks import evidently_adapter
     from reliability_assets.checks.drift_eval import DEFAULT_SAMPLE_SIZE, RECHECK_MARGINS, sample_values
 
     errors: dict[str, list[float]] = {}
@@ -270,20 +268,19 @@ def sampling_error_study(data_seeds: int = 12, sample_seeds: int = 8, rows: int 
             numeric = pd.api.types.is_float_dtype(ref.dtype) or (
                 pd.api.types.is_integer_dtype(ref.dtype) and ref.nunique() > 5
             )
-            kind = ColumnType.Numerical if numeric else ColumnType.Categorical
+            kind = "numerical" if numeric else "categorical"
             method_of[name] = "wasserstein" if numeric else "jensenshannon"
-            test = get_registered_stattest(method_of[name], kind)
             full_ref, full_cur = sample_values(ref, None, rng), sample_values(cur, None, rng)
-            full = test(full_ref, full_cur, kind, None).drift_score
+            full = evidently_adapter.run_test(full_ref, full_cur, kind, method_of[name]).score
             full_scores.append(full)
             for sample_seed in range(sample_seeds):
                 sampler = np.random.default_rng([data_seed, index, sample_seed])
-                score = test(
+                score = evidently_adapter.run_test(
                     sample_values(ref, DEFAULT_SAMPLE_SIZE, sampler),
                     sample_values(cur, DEFAULT_SAMPLE_SIZE, sampler),
                     kind,
-                    None,
-                ).drift_score
+                    method_of[name],
+                ).score
                 errors.setdefault(name, []).append(abs(score - full))
     table = [
         [name, method_of[name], f"{np.median(v):.4f}", f"{np.quantile(v, 0.99):.4f}", f"{max(v):.4f}"]

@@ -151,7 +151,7 @@ class Tree(BaseModel):
 
 def test_any_json_schema_request_gets_an_instance_that_validates() -> None:
     """The stub honours bounds, enums, literals, nullable and recursive models, as pydantic emits them."""
-    from openai.lib._parsing._completions import type_to_response_format_param
+    from openai.lib import type_to_response_format_param
 
     body = {"model": "any", "response_format": type_to_response_format_param(Tree)}
     tree = Tree.model_validate_json(stub_answer(body))
