@@ -1,0 +1,1 @@
+"""A second project, written as a user would from the public API alone (see ``definitions.py``)."""
