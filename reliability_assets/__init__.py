@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
 
 from reliability_assets.resource_keys import LLM_KEY, RELIABILITY_STORE_KEY, TRIAGE_LLM_KEY
 
@@ -59,7 +58,11 @@ __all__ = [
     "reliability_policy",
 ]
 
+#: ``typing`` costs more than this whole module: type checkers read this constant as ``typing``'s.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from reliability_assets.checks.drift import build_drift_check
     from reliability_assets.checks.gx import build_gx_checks
     from reliability_assets.checks.history import build_schema_check, build_volume_check
