@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dagster import DefaultSensorStatus, Definitions, map_asset_specs
+from dagster import DefaultSensorStatus, Definitions, ResourceDefinition, map_asset_specs
 
 from reliability_assets.resource_keys import RELIABILITY_STORE_KEY, TRIAGE_LLM_KEY
 
@@ -48,8 +48,8 @@ def reliability_definitions(
     *,
     jobs: Sequence[Any],
     fallback_job: Any,
-    store: ReliabilityStoreResource | None = None,
-    triage_llm: ResilientLLM | None = None,
+    store: ReliabilityStoreResource | ResourceDefinition | None = None,
+    triage_llm: ResilientLLM | ResourceDefinition | None = None,
     owners: Sequence[str] = (),
     run_config: Mapping[str, Any] | None = None,
     interval_s: int | None = None,
@@ -64,7 +64,9 @@ def reliability_definitions(
     definitions): ``fallback_job`` (a job or its name, containing every asset whose policy falls back)
     and each policy's ``rollback_job``. ``store``: where incidents, alerts and plans live (default:
     ``RELIABILITY_STORE_URL``, else SQLite in ``$DAGSTER_HOME``). ``triage_llm``: a ``ResilientLLM`` with a
-    short deadline for incident triage inside a sensor tick; None: rule-based triage. ``run_config``: the
+    short deadline for incident triage inside a sensor tick; None: rule-based triage (either may be a
+    ``ResourceDefinition``, e.g. one whose Launchpad config is trimmed; the same object may also be in the
+    user's Definitions: ``Definitions.merge`` accepts one object under one key twice). ``run_config``: the
     run config of every remediation run. ``interval_s``: how often the remediation sensor ticks (None:
     5 s; the time to detect a failed check is at most that plus a tick). ``owners``: the owners shown on
     the framework's assets.
