@@ -5,12 +5,15 @@ from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
-from reliability_assets.alert_inbox import alert_inbox
+from reliability_assets import (
+    RELIABILITY_STORE_KEY,
+    TRIAGE_LLM_KEY,
+    ReliabilityStoreResource,
+    reliability_definitions,
+)
 from reliability_assets.analytics import ASSET_CHECKS, ASSETS, RawSource
-from reliability_assets.dead_letters import dead_letter_replay
-from reliability_assets.health import reliability_health
+from reliability_assets.policy import OWNERS
 from reliability_assets.remediation import ACTION_TAG
-from reliability_assets.scorecard_asset import reliability_scorecard
 from reliability_assets.settings import (
     artifacts_dir,
     duckdb_path,
@@ -18,10 +21,7 @@ from reliability_assets.settings import (
     reference_llm,
     reference_source,
 )
-from resources.reliability import ReliabilityStoreResource
 from resources.storage import storage_resources
-from sensors.check_failures import build_check_failure_sensor
-from sensors.run_outcomes import build_run_outcome_sensors
 
 _settings = load_settings()
 #: Remediation runs execute in one process: one interpreter start instead of one per step (3-6 s each on a
@@ -57,25 +57,29 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
     validate_channels()
     check_store_urls(resources)  # parsed here; opened (probed) before a run's first step
     register_resources(resources)  # the variables behind every EnvVar are masked wherever they appear
-    return Definitions(
-        # alert_inbox and reliability_health are observed by the remediation sensor, never materialized.
-        assets=[*ASSETS, alert_inbox, reliability_health, reliability_scorecard],
-        asset_checks=ASSET_CHECKS,
-        jobs=[reference_pipeline, churn_model_rollback, dead_letter_replay],
-        sensors=[
-            build_check_failure_sensor(
-                jobs=[reference_pipeline, churn_model_rollback],
-                fallback_job=reference_pipeline.name,
-                run_config=REMEDIATION_RUN_CONFIG,
-            ),
-            *build_run_outcome_sensors(),
-        ],
-        # Resource internals are not pre-filled in the Launchpad (a run can still set them); the source's
-        # scenario, seed and size are.
-        resources=quiet_resources(resources),
-        # Refuses a run whose Launchpad values, chaos tag or store cannot work, before any step starts; runs
-        # in one process unless the Launchpad picks multiprocess (see preflight.py: pools still hold).
-        executor=preflight_executor(resources),
+    # Resource internals are not pre-filled in the Launchpad (a run can still set them); the source's
+    # scenario, seed and size are. The framework gets the very same (quiet) store and triage LLM objects.
+    quiet = quiet_resources(resources)
+    jobs = [reference_pipeline, churn_model_rollback]
+    return Definitions.merge(
+        Definitions(
+            assets=ASSETS,
+            asset_checks=ASSET_CHECKS,
+            jobs=jobs,
+            resources=quiet,
+            # Refuses a run whose Launchpad values, chaos tag or store cannot work, before any step
+            # starts; runs in one process unless the Launchpad picks multiprocess (see preflight.py).
+            executor=preflight_executor(resources),
+        ),
+        # The sensors, the observed inbox and health views, the scorecard and the dead-letter replay.
+        reliability_definitions(
+            jobs=jobs,
+            fallback_job=reference_pipeline,
+            store=quiet[RELIABILITY_STORE_KEY],
+            triage_llm=quiet.get(TRIAGE_LLM_KEY),
+            owners=OWNERS,
+            run_config=REMEDIATION_RUN_CONFIG,
+        ),
     )
 
 
@@ -85,8 +89,8 @@ def location_resources(source: RawSource) -> dict[str, Any]:
         "source": source,
         "llm": reference_llm(),
         # Incident triage runs inside a sensor tick: a short deadline, then the rule-based text.
-        "triage_llm": reference_llm(deadline_s=TRIAGE_DEADLINE_S),
-        "reliability": ReliabilityStoreResource(),
+        TRIAGE_LLM_KEY: reference_llm(deadline_s=TRIAGE_DEADLINE_S),
+        RELIABILITY_STORE_KEY: ReliabilityStoreResource(),
         **storage_resources(duckdb_path=duckdb_path(), artifacts_dir=artifacts_dir()),
     }
 
