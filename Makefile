@@ -61,7 +61,7 @@ lint: install
 
 # Two workers, a module per worker (module-scoped `dagster dev` fixtures stay on one): 13 min instead of 20
 # on a 2-core machine. `PYTEST_ARGS=-n0` runs them one after another.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
