@@ -63,6 +63,11 @@ class ResilientLLM(ResilientResource):
         """A mode's value ('llm_down', '' or 'none' for off) in code; its name in the Launchpad."""
         return check_chaos(value, where="chaos", allowed=LLM_FAULTS) if isinstance(value, str) else value
 
+    def configured_endpoints(self) -> list[LLMEndpoint]:
+        """The tiers a request would try, in order: those with a base URL (and a key where they need one).
+        None configured means the caller's deterministic fallback writes every answer."""
+        return [e for e in self.endpoints if not skip_reason(e)]
+
     def generate(
         self,
         messages: Messages,
@@ -80,7 +85,7 @@ class ResilientLLM(ResilientResource):
         register_fields(self)  # before anything is logged or stored: its keys are masked at every sink
         active_chaos = self.chaos if chaos is None else chaos
         log = get_dagster_logger()
-        configured = [e for e in self.endpoints if not skip_reason(e)]
+        configured = self.configured_endpoints()
         tiers = tuple(e.name for e in self.endpoints)
         # Planned before anything can end the request: the result says what was asked for, always.
         plan = LLMChaosPlan.of(active_chaos, tiers=tiers, configured=[e.name for e in configured])

@@ -241,9 +241,8 @@ NO_MODEL = (
 
 
 def model_configured(llm: ResilientLLM) -> bool:
-    """Is any tier of ``llm`` configured (a base URL, and a key where the tier needs one)? The same rule
-    ResilientLLM applies before it skips a tier with "no base_url configured" / "no API key"."""
-    return any(e.base_url and (e.api_key or not e.require_api_key) for e in llm.endpoints)
+    """Is any tier of ``llm`` configured (a base URL, and a key where the tier needs one)?"""
+    return bool(llm.configured_endpoints())
 
 
 def _outputs(
