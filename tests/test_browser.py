@@ -84,7 +84,7 @@ OBSERVATIONS = (
 )
 MATERIALIZATION = (
     "query Mat($path: [String!]!) { assetOrError(assetKey: {path: $path}) { ... on Asset {"
-    " assetMaterializations(limit: 10) { runId " + ENTRY + " } } } }"
+    " assetMaterializations(limit: 10) { runId timestamp " + ENTRY + " } } } }"
 )
 CHECK_EVALUATIONS = (
     "query Check($path: [String!]!, $name: String!) { assetCheckExecutions(assetKey: {path: $path},"
@@ -432,6 +432,8 @@ def test_4_llm_primary_down_offline_fails_over_to_the_second_tier(
     meta = _labels(materialized[0]["metadataEntries"])
     shown = " ".join(f"{k}={v}" for k, v in meta.items())
     assert "secondary" in shown and "llm_primary_down" in shown, shown
-    page.goto(f"{dev.url}/assets/executive_summary?view=events")
+    # This run's event, selected as the UI's own links select it (a later remediation run may be newer).
+    page.goto(f"{dev.url}/assets/executive_summary?view=events&time={materialized[0]['timestamp']}")
+    expect(page.get_by_text(f"Materialized in run {run_id[:8]}")).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.get_by_text("llm_primary_down").first).to_be_visible(timeout=UI_TIMEOUT_MS)
     shots("10-summary-failover")
