@@ -51,11 +51,13 @@ alert_inbox = AssetSpec(
 )
 
 
-def _when(at: float) -> str:
+def utc_text(at: float) -> str:
+    """A timestamp as the inbox and the health board show it (UTC, to the second)."""
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _cell(text: str, width: int = 120) -> str:
+def md_cell(text: str | None, width: int = 120) -> str:
+    """``text`` on one line, shortened, safe inside a markdown table cell."""
     return textwrap.shorten(text.replace("|", "/").replace("\n", " "), width) if text else ""
 
 
@@ -69,8 +71,8 @@ def inbox_markdown(entries: list[InboxEntry]) -> str:
     for e in entries:
         run = f"[{e.alert.run_id[:8]}]({e.alert.run_url})" if e.alert.run_url and e.alert.run_id else ""
         lines.append(
-            f"| {_when(e.created_at)} | {e.alert.severity} | {e.alert.asset}:{e.alert.check} | {e.status} | "
-            f"{e.alert.incident_id or ''} | {_cell(e.alert.title)} | {run} |"
+            f"| {utc_text(e.created_at)} | {e.alert.severity} | {e.alert.asset}:{e.alert.check} | "
+            f"{e.status} | {e.alert.incident_id or ''} | {md_cell(e.alert.title)} | {run} |"
         )
     return "\n".join(lines)
 
@@ -87,12 +89,12 @@ def inbox_table(entries: list[InboxEntry]) -> MetadataValue:
                 zip(
                     INBOX_COLUMNS,
                     (
-                        _when(e.created_at),
+                        utc_text(e.created_at),
                         e.alert.severity,
                         f"{e.alert.asset}:{e.alert.check}",
                         e.status,
                         e.alert.incident_id or "",
-                        _cell(e.alert.title),
+                        md_cell(e.alert.title),
                         e.alert.run_url or "",
                     ),
                     strict=True,
@@ -150,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     entries = router.inbox(limit=args.limit, asset=args.asset)
     rows = [
         (
-            _when(e.created_at),
+            utc_text(e.created_at),
             e.alert.severity,
             f"{e.alert.asset}:{e.alert.check}",
             e.status,

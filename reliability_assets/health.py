@@ -11,9 +11,7 @@ one sensor tick, and *Materialize all* does not touch it (an ``AssetSpec`` is no
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
@@ -27,6 +25,7 @@ from dagster import (
     TableSchema,
 )
 
+from reliability_assets.alert_inbox import md_cell, utc_text
 from reliability_assets.check_history import Evaluation, latest_evaluations, standing_notice
 from reliability_assets.policy import OWNERS
 from resources.redaction import redact_metadata
@@ -61,10 +60,6 @@ def result_of(evaluation: Evaluation | None) -> str:
     return "passed (degraded)" if standing_notice(evaluation) else "passed"
 
 
-def _short(text: str | None, width: int = 160) -> str:
-    return textwrap.shorten((text or "").replace("|", "/").replace("\n", " "), width) if text else ""
-
-
 def health_rows(
     instance: DagsterInstance,
     checks: Mapping[AssetCheckKey, bool],
@@ -92,12 +87,10 @@ def health_rows(
                 "result": result_of(evaluation),
                 "severity": evaluation.severity if evaluation and not evaluation.passed else "",
                 "blocking": "yes" if blocking else "no",
-                "at (UTC)": datetime.fromtimestamp(evaluation.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
-                if evaluation
-                else "",
+                "at (UTC)": utc_text(evaluation.timestamp) if evaluation else "",
                 "run": run_url(evaluation.run_id) if evaluation else "",
                 "incident": f"{incident.id} ({incident.status})" if incident else "",
-                "evidence": _short(evidence),
+                "evidence": md_cell(evidence, 160),
             }
         )
     order = {"FAILED": 0, "passed (degraded)": 1, "never evaluated": 2, "passed": 3}
