@@ -51,7 +51,7 @@ class _GXGateScaffolder(TemplateScaffolder):
     template = """\
   # The asset to gate (an existing asset key; "schema/table" for a multi-part key).
   asset: {asset}
-  # The check's name: critical expectations -> <name> (ERROR), warning -> <name>_warnings, info -> <name>_info.
+  # The check name: critical expectations -> <name> (ERROR), warning -> <name>_warnings, info -> <name>_info.
   name: gx_suite
   # Critical failures stop downstream assets in the same run.
   blocking: true

@@ -56,6 +56,7 @@ ApiKey = Annotated[
     Resolver(
         _resolve_api_key,
         model_field_type=str | None,
+        inject_before_resolve=False,  # the reference, not the value Dagster would render
         description="'{{ env.NAME }}': the variable holding the key (kept as dg.EnvVar, read in the run). "
         "Unset: the tier is skipped.",
         examples=["{{ env.OPENAI_API_KEY }}"],

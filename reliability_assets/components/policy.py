@@ -32,6 +32,7 @@ unknown alert route) fails the load, naming the field.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -123,7 +124,9 @@ class ReliabilityPolicyComponent(Component, Resolvable, Model):
             )
         modules = [context.load_defs_relative_python_module(Path(p)) for p in self.python_files]
         modules += [importlib.import_module(m) for m in self.modules]
-        defs = dg.Definitions.merge(*(dg.load_definitions_from_module(m) for m in modules))
+        with warnings.catch_warnings():  # preview APIs Dagster's own defs loading uses the same way
+            warnings.simplefilter("ignore", dg.PreviewWarning)
+            defs = dg.Definitions.merge(*(dg.load_definitions_from_module(m) for m in modules))
 
         wanted: dict[dg.AssetKey, dict[str, Any]] = {}
         for i, entry in enumerate(self.policies):
@@ -150,7 +153,9 @@ class ReliabilityPolicyComponent(Component, Resolvable, Model):
             found.add(spec.key)
             return spec.merge_attributes(metadata=wanted[spec.key])
 
-        defs = defs.map_asset_specs(func=apply)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.PreviewWarning)
+            defs = defs.map_asset_specs(func=apply)
         if missing := [k.to_user_string() for k in wanted if k not in found]:
             known = sorted(k.to_user_string() for a in defs.assets or [] for k in _keys(a))
             raise ValueError(
