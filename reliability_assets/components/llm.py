@@ -73,7 +73,16 @@ class LLMTier(Resolvable):
     """One OpenAI-compatible endpoint (``LLMEndpoint``), tried in the order listed."""
 
     name: Annotated[str, _doc("Tier name shown in metadata, e.g. primary, secondary, local.")]
-    model: Annotated[str, _doc("The model (or Azure deployment) name.")]
+    # ``model`` in YAML; not the attribute name, which would shadow ``Resolvable.model()``.
+    model_name: Annotated[
+        str,
+        Resolver(
+            lambda context, value: context.resolve_value(value, as_type=str),
+            model_field_name="model",
+            model_field_type=str,
+            description="The model (or Azure deployment) name.",
+        ),
+    ]
     base_url: Annotated[
         str | None, _doc("e.g. https://api.openai.com/v1 or '{{ env.LLM_URL }}'; empty: tier skipped.")
     ] = None
@@ -144,6 +153,7 @@ class ResilientLLMComponent(Component, Resolvable):
         endpoints = []
         for i, tier in enumerate(self.tiers):
             values = {k: v for k, v in vars(tier).items() if v is not None}
+            values["model"] = values.pop("model_name")
             try:
                 endpoints.append(LLMEndpoint(**values))
             except ValidationError as error:
