@@ -45,7 +45,7 @@ dev: home
 
 # The local data API (generator data, paginated; CHAOS=api_down|api_slow|api_rate_limited|api_bad_records).
 api: install
-	RELIABILITY_API_CHAOS=$(CHAOS) $(BIN)/python -m reliability_assets.data_api --host 127.0.0.1 --port $(API_PORT)
+	RELIABILITY_API_CHAOS=$(CHAOS) $(BIN)/python -m reliability_assets.reference.data_api --host 127.0.0.1 --port $(API_PORT)
 
 # `make dev API=1`: the UI with customers and orders read from the local data API, which stops with it.
 dev-api: home

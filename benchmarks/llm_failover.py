@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import llm_scenarios as scenarios  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
-from resources.llm import LLMEndpoint, ResilientLLM  # noqa: E402
+from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM  # noqa: E402
 from tests.fake_openai import FakeOpenAI, Fault  # noqa: E402
 
 PRIMARY, SECONDARY = "gpt-4o-mini", "gpt-4o"

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from resources.llm import LLMEndpoint, ResilientLLM
+from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
 from tests.fake_openai import FakeOpenAI, Fault
 
 PRIMARY, SECONDARY = "gpt-4o-mini", "gpt-4o"

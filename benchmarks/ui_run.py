@@ -37,20 +37,25 @@ from tabulate import tabulate
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from reliability_assets.cli import init_home  # noqa: E402
 from reliability_assets.dev import QuietFilter  # noqa: E402
-from reliability_assets.preflight import MULTIPROCESS_FORKSERVER  # noqa: E402
-from reliability_assets.scenarios import run_config  # noqa: E402
+from reliability_assets.home import init_home  # noqa: E402
+from reliability_assets.preflight import multiprocess_forkserver  # noqa: E402
+from reliability_assets.reference.scenarios import run_config  # noqa: E402
 from reliability_assets.testing.live import BIN, LiveDagster, hermetic_env  # noqa: E402
 
 JOB = "reference_pipeline"
-SEED, SIZE = 7, 5_000  # the code location's defaults (reliability_assets.settings.Settings), given explicitly
+SEED, SIZE = (
+    7,
+    5_000,
+)  # the code location's defaults (reliability_assets.reference.settings.Settings), given explicitly
 SOURCE = run_config("clean", seed=SEED, size=SIZE)
 #: What each mode adds to the run config ("ui": nothing, the Launchpad's default).
 EXECUTION: dict[str, dict[str, Any]] = {
     "cli": {"execution": {"config": {"in_process": {}}}},
     "ui": {},
-    "ui-forkserver": {"execution": {"config": MULTIPROCESS_FORKSERVER}},
+    "ui-forkserver": {
+        "execution": {"config": multiprocess_forkserver("reliability_assets.reference.definitions")}
+    },
     "ui-spawn": {"execution": {"config": {"multiprocess": {}}}},
 }
 
@@ -58,7 +63,15 @@ EXECUTION: dict[str, dict[str, Any]] = {
 def cli_trial(home: Path, env: dict[str, str]) -> float:
     config = home / "cli-run.json"
     config.write_text(json.dumps(SOURCE | EXECUTION["cli"]))
-    command = [str(BIN / "dagster"), "job", "execute", "-m", "reliability_assets.definitions", "-j", JOB]
+    command = [
+        str(BIN / "dagster"),
+        "job",
+        "execute",
+        "-m",
+        "reliability_assets.reference.definitions",
+        "-j",
+        JOB,
+    ]
     start = time.monotonic()
     done = subprocess.run(
         [*command, "-c", str(config)], cwd=REPO, env=env, capture_output=True, text=True, check=False

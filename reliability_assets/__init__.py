@@ -19,43 +19,160 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 #: Public name -> the module that defines it (imported on first access).
 _LAZY: dict[str, str] = {
-    "ResilientLLM": "resources.llm",
-    "LLMEndpoint": "resources.llm_endpoint",
-    "LLMResult": "resources.llm_result",
-    "ResilientAPI": "resources.api",
-    "ReliabilityStoreResource": "resources.reliability",
-    "ReliabilityPolicy": "reliability_assets.remediation",
-    "reliability_policy": "reliability_assets.remediation",
-    "ACTION_TAG": "reliability_assets.remediation",
+    # Resources: LLM and API access that keeps delivering, the store, storage
+    "ResilientLLM": "reliability_assets.resources.llm",
+    "LLMEndpoint": "reliability_assets.resources.llm_endpoint",
+    "LLMResult": "reliability_assets.resources.llm_result",
+    "ResilientAPI": "reliability_assets.resources.api",
+    "Pull": "reliability_assets.resources.api",
+    "PullFailed": "reliability_assets.resources.api",
+    "BoundedRecord": "reliability_assets.resources.api",
+    "ReliabilityStoreResource": "reliability_assets.resources.reliability",
+    "ReliabilityStore": "reliability_assets.resources.store",
+    "storage_resources": "reliability_assets.resources.storage",
+    "dagster_home": "reliability_assets.resources.paths",
+    # Gates: data-quality checks
     "build_gx_checks": "reliability_assets.checks.gx",
     "build_drift_check": "reliability_assets.checks.drift",
     "build_volume_check": "reliability_assets.checks.history",
     "build_schema_check": "reliability_assets.checks.history",
-    "build_check_failure_sensor": "sensors.check_failures",
-    "build_run_outcome_sensors": "sensors.run_outcomes",
+    "ungrounded_numbers": "reliability_assets.checks.llm_output",
+    # Remediation: policies, sensors, and what they record
+    "ReliabilityPolicy": "reliability_assets.remediation",
+    "reliability_policy": "reliability_assets.remediation",
+    "RemediationAction": "reliability_assets.remediation",
+    "policies_from": "reliability_assets.remediation",
+    "ACTION_TAG": "reliability_assets.remediation",
+    "REASON_TAG": "reliability_assets.remediation",
+    "REMEDIATES_TAG": "reliability_assets.remediation",
+    "ROLLBACK_TO_TAG": "reliability_assets.remediation",
+    "build_check_failure_sensor": "reliability_assets.sensors.check_failures",
+    "build_run_outcome_sensors": "reliability_assets.sensors.run_outcomes",
     "reliability_definitions": "reliability_assets.wiring",
+    "IncidentLog": "reliability_assets.incidents",
+    "PlanBook": "reliability_assets.remediation_plans",
+    "AlertRouter": "reliability_assets.alerts",
+    "validate_channels": "reliability_assets.alert_channels",
+    "replay_entries": "reliability_assets.dead_letters",
+    # Last good data and models: what a fallback or a rollback serves
+    "save_candidate": "reliability_assets.kept_frames",
+    "settle_candidates": "reliability_assets.kept_frames",
+    "active_frame": "reliability_assets.kept_frames",
+    "KeptFrame": "reliability_assets.kept_frames",
+    "ModelRegistry": "reliability_assets.registry",
+    "NoRollbackTarget": "reliability_assets.registry",
+    "run_evaluations": "reliability_assets.check_history",
+    "lineage": "reliability_assets.check_history",
+    "lineage_passed": "reliability_assets.check_history",
+    "upstream_of": "reliability_assets.check_history",
+    "STANDING_KEY": "reliability_assets.check_history",
+    # Runs: the executor, the Launchpad, metadata, secrets
+    "preflight_executor": "reliability_assets.preflight",
+    "multiprocess_forkserver": "reliability_assets.preflight",
+    "check_store_urls": "reliability_assets.preflight",
+    "quiet_resources": "reliability_assets.launchpad",
+    "table_metadata": "reliability_assets.metadata",
+    "COMPUTE_RETRY": "reliability_assets.defaults",
+    "redact": "reliability_assets.resources.redaction",
+    "redact_metadata": "reliability_assets.resources.redaction",
+    "redact_text": "reliability_assets.resources.redaction",
+    "RedactedMessage": "reliability_assets.resources.redaction",
+    "register_resources": "reliability_assets.resources.redaction",
+    # Fault injection on purpose (the chaos tag and its modes)
+    "CHAOS_TAG": "reliability_assets.tags",
+    "LLMChaos": "reliability_assets.resources.chaos",
+    "APIChaos": "reliability_assets.resources.chaos",
+    "check_chaos": "reliability_assets.resources.chaos",
+    "LLM_FAULTS": "reliability_assets.resources.chaos",
+    "API_FAULTS": "reliability_assets.resources.chaos",
+    "API_TEST_FAULTS": "reliability_assets.resources.chaos",
+    "NO_CHAOS": "reliability_assets.resources.chaos",
+    # Operating it: the CLI, launching runs through the UI, progress
+    "reliability_cli": "reliability_assets.cli",
+    "CLICommand": "reliability_assets.cli",
+    "print_run_status": "reliability_assets.run_status",
+    "latest_run_id": "reliability_assets.run_status",
+    "DagsterUI": "reliability_assets.launch",
+    "LaunchError": "reliability_assets.launch",
+    "watch_run": "reliability_assets.progress",
+    "init_home": "reliability_assets.home",
 }
 
 #: The public API: every lazy name and the resource keys (a literal list, so type checkers read it).
 __all__ = [
     "ACTION_TAG",
+    "API_FAULTS",
+    "API_TEST_FAULTS",
+    "CHAOS_TAG",
+    "COMPUTE_RETRY",
+    "LLM_FAULTS",
     "LLM_KEY",
+    "NO_CHAOS",
+    "REASON_TAG",
     "RELIABILITY_STORE_KEY",
+    "REMEDIATES_TAG",
+    "ROLLBACK_TO_TAG",
+    "STANDING_KEY",
     "TRIAGE_LLM_KEY",
+    "APIChaos",
+    "AlertRouter",
+    "BoundedRecord",
+    "CLICommand",
+    "DagsterUI",
+    "IncidentLog",
+    "KeptFrame",
+    "LLMChaos",
     "LLMEndpoint",
     "LLMResult",
+    "LaunchError",
+    "ModelRegistry",
+    "NoRollbackTarget",
+    "PlanBook",
+    "Pull",
+    "PullFailed",
+    "RedactedMessage",
     "ReliabilityPolicy",
+    "ReliabilityStore",
     "ReliabilityStoreResource",
+    "RemediationAction",
     "ResilientAPI",
     "ResilientLLM",
+    "active_frame",
     "build_check_failure_sensor",
     "build_drift_check",
     "build_gx_checks",
     "build_run_outcome_sensors",
     "build_schema_check",
     "build_volume_check",
+    "check_chaos",
+    "check_store_urls",
+    "dagster_home",
+    "init_home",
+    "latest_run_id",
+    "lineage",
+    "lineage_passed",
+    "multiprocess_forkserver",
+    "policies_from",
+    "preflight_executor",
+    "print_run_status",
+    "quiet_resources",
+    "redact",
+    "redact_metadata",
+    "redact_text",
+    "register_resources",
+    "reliability_cli",
     "reliability_definitions",
     "reliability_policy",
+    "replay_entries",
+    "run_evaluations",
+    "save_candidate",
+    "settle_candidates",
+    "storage_resources",
+    "table_metadata",
+    "ungrounded_numbers",
+    "upstream_of",
+    "validate_channels",
+    "watch_run",
 ]
 
 #: ``typing`` costs more than this whole module: type checkers read this constant as ``typing``'s.
@@ -63,18 +180,71 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from reliability_assets.alert_channels import validate_channels
+    from reliability_assets.alerts import AlertRouter
+    from reliability_assets.check_history import (
+        STANDING_KEY,
+        lineage,
+        lineage_passed,
+        run_evaluations,
+        upstream_of,
+    )
     from reliability_assets.checks.drift import build_drift_check
     from reliability_assets.checks.gx import build_gx_checks
     from reliability_assets.checks.history import build_schema_check, build_volume_check
-    from reliability_assets.remediation import ACTION_TAG, ReliabilityPolicy, reliability_policy
+    from reliability_assets.checks.llm_output import ungrounded_numbers
+    from reliability_assets.cli import CLICommand, reliability_cli
+    from reliability_assets.dead_letters import replay_entries
+    from reliability_assets.defaults import COMPUTE_RETRY
+    from reliability_assets.home import init_home
+    from reliability_assets.incidents import IncidentLog
+    from reliability_assets.kept_frames import KeptFrame, active_frame, save_candidate, settle_candidates
+    from reliability_assets.launch import DagsterUI, LaunchError
+    from reliability_assets.launchpad import quiet_resources
+    from reliability_assets.metadata import table_metadata
+    from reliability_assets.preflight import check_store_urls, multiprocess_forkserver, preflight_executor
+    from reliability_assets.progress import watch_run
+    from reliability_assets.registry import ModelRegistry, NoRollbackTarget
+    from reliability_assets.remediation import (
+        ACTION_TAG,
+        REASON_TAG,
+        REMEDIATES_TAG,
+        ROLLBACK_TO_TAG,
+        ReliabilityPolicy,
+        RemediationAction,
+        policies_from,
+        reliability_policy,
+    )
+    from reliability_assets.remediation_plans import PlanBook
+    from reliability_assets.resources.api import BoundedRecord, Pull, PullFailed, ResilientAPI
+    from reliability_assets.resources.chaos import (
+        API_FAULTS,
+        API_TEST_FAULTS,
+        LLM_FAULTS,
+        NO_CHAOS,
+        APIChaos,
+        LLMChaos,
+        check_chaos,
+    )
+    from reliability_assets.resources.llm import ResilientLLM
+    from reliability_assets.resources.llm_endpoint import LLMEndpoint
+    from reliability_assets.resources.llm_result import LLMResult
+    from reliability_assets.resources.paths import dagster_home
+    from reliability_assets.resources.redaction import (
+        RedactedMessage,
+        redact,
+        redact_metadata,
+        redact_text,
+        register_resources,
+    )
+    from reliability_assets.resources.reliability import ReliabilityStoreResource
+    from reliability_assets.resources.storage import storage_resources
+    from reliability_assets.resources.store import ReliabilityStore
+    from reliability_assets.run_status import latest_run_id, print_run_status
+    from reliability_assets.sensors.check_failures import build_check_failure_sensor
+    from reliability_assets.sensors.run_outcomes import build_run_outcome_sensors
+    from reliability_assets.tags import CHAOS_TAG
     from reliability_assets.wiring import reliability_definitions
-    from resources.api import ResilientAPI
-    from resources.llm import ResilientLLM
-    from resources.llm_endpoint import LLMEndpoint
-    from resources.llm_result import LLMResult
-    from resources.reliability import ReliabilityStoreResource
-    from sensors.check_failures import build_check_failure_sensor
-    from sensors.run_outcomes import build_run_outcome_sensors
 
 
 def __getattr__(name: str) -> Any:

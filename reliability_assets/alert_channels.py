@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from resources.redaction import RedactedMessage
+from reliability_assets.resources.redaction import RedactedMessage
 
 if TYPE_CHECKING:
     from apprise import AppriseAsset

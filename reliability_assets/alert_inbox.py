@@ -28,8 +28,7 @@ from dagster import (
     TableSchema,
 )
 
-from reliability_assets.policy import OWNERS
-from resources.redaction import redact_metadata
+from reliability_assets.resources.redaction import redact_metadata
 
 if TYPE_CHECKING:
     from reliability_assets.alerts import AlertRouter, InboxEntry
@@ -42,7 +41,6 @@ alert_inbox = AssetSpec(
     INBOX_KEY,
     group_name="reliability",
     kinds={"python"},
-    owners=OWNERS,
     tags={"layer": "reliability"},
     description="The alerts the remediation sensors sent (the local inbox, always on), newest first, and "
     "the standing entries (degraded states such as no model configured, shown once). Observed by the "

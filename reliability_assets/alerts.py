@@ -34,8 +34,8 @@ from reliability_assets.alert_channels import (  # re-exported: alerts is the pu
     plugin,
     validate_channels,
 )
-from resources.redaction import redact, redacted_logger
-from resources.store import ReliabilityStore, ensure_tables, metadata
+from reliability_assets.resources.redaction import redact, redacted_logger
+from reliability_assets.resources.store import ReliabilityStore, ensure_tables, metadata
 
 if TYPE_CHECKING:
     from apprise import Apprise

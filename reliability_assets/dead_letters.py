@@ -9,8 +9,8 @@ from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field
 
 from reliability_assets.resource_keys import LLM_KEY
-from resources.llm import ResilientLLM
-from resources.redaction import redact_metadata, redacted_logger
+from reliability_assets.resources.llm import ResilientLLM
+from reliability_assets.resources.redaction import redact_metadata, redacted_logger
 
 REPLAYABLE = ("open", "in_flight")
 

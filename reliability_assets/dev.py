@@ -3,9 +3,9 @@ process tree that stays quiet while it runs and leaves nothing behind when it st
 
 It starts, each in its own process group (``start_new_session``): the HTML report server (``reliability
 reports serve``), a local fault-injecting OpenAI-compatible server when ``OPENAI_API_KEY`` is unset, the
-local data API with ``--api``, and ``dagster dev -w workspace.yaml``, with the helpers' URLs in Dagster's
-environment. On SIGINT, SIGTERM or SIGHUP it sends SIGTERM to every group, then SIGKILL to what is left
-after a grace period, so every process it started is gone within 15 s.
+local data API with ``--api``, and ``dg dev`` (the project's ``[tool.dg]`` code location), with the
+helpers' URLs in Dagster's environment. On SIGINT, SIGTERM or SIGHUP it sends SIGTERM to every group, then
+SIGKILL to what is left after a grace period, so every process it started is gone within 15 s.
 
 Why a supervisor, and whose were the leftovers (Dagster 1.13.27, measured here on 2 loaded cores):
 
@@ -251,7 +251,10 @@ def _available(module: str) -> bool:
 class Options:
     host: str = "127.0.0.1"
     port: int = 3000
-    workspace: str = "workspace.yaml"
+    #: None: ``dg dev`` on the project's ``[tool.dg]``; a path: ``dg dev -w`` on that workspace file.
+    workspace: str | None = None
+    #: The module ``--api`` runs as the local data API (``python -m``), e.g. the reference pipeline's.
+    api_module: str | None = None
     reports_port: int = 8766
     llm_port: int = 8767
     api: bool = False
@@ -290,7 +293,7 @@ class Supervisor:
             _say("report server not started: reliability_assets.reports is not installed")
         elif self._helper(
             "reports",
-            [python, "-m", "reliability_assets.cli", "reports", "serve", *_on(o.reports_port)],
+            [python, "-m", "reliability_assets.reports", "serve", *_on(o.reports_port)],
             o.reports_port,
             env=base,
         ):
@@ -310,19 +313,35 @@ class Supervisor:
 
             dagster_env |= offline_llm_env(f"http://127.0.0.1:{o.llm_port}/v1")
             shown.append(f"local LLM http://127.0.0.1:{o.llm_port}/v1")
-        if o.api and self._helper(
-            "data_api",
-            [python, "-m", "reliability_assets.data_api", *_on(o.api_port)],
-            o.api_port,
-            env=base | {"RELIABILITY_API_CHAOS": o.api_chaos},
+        if o.api and not o.api_module:
+            _say("--api: this project has no local data API; going on without it")
+        elif (
+            o.api
+            and o.api_module
+            and self._helper(
+                "data_api",
+                [python, "-m", o.api_module, *_on(o.api_port)],
+                o.api_port,
+                env=base | {"RELIABILITY_API_CHAOS": o.api_chaos},
+            )
         ):
             dagster_env["RELIABILITY_API_URL"] = f"http://127.0.0.1:{o.api_port}"
             shown.append(f"data API {dagster_env['RELIABILITY_API_URL']}")
         # Run links in alerts and on the asset timeline point at this UI (unless the user set another).
         shown_host = "127.0.0.1" if o.host in ("0.0.0.0", "::") else o.host
         dagster_env.setdefault("RELIABILITY_UI_URL", f"http://{shown_host}:{o.port}")
-        dagster = Path(python).with_name("dagster")
-        command = [str(dagster), "dev", "-w", o.workspace, "-h", o.host, "-p", str(o.port)]
+        # dg dev: the project's [tool.dg] code location in this interpreter's venv (no supersession warning).
+        command = [
+            str(Path(python).with_name("dg")),
+            "dev",
+            "--use-active-venv",
+            "-h",
+            o.host,
+            "-p",
+            str(o.port),
+        ]
+        command += ["-w", o.workspace] if o.workspace else []
+        dagster_env.setdefault("VIRTUAL_ENV", str(Path(python).parent.parent))
         ui = _start("dagster dev", command, env=dagster_env, log=None, quiet=not o.verbose)
         self.children.append(ui)
         noise = "everything (-v)" if o.verbose else "INFO and up, no per-tick daemon lines (-v: all)"
@@ -339,7 +358,7 @@ class Supervisor:
         return took
 
 
-def run(options: Options, *, home: Path) -> int:
+def supervise(options: Options, *, home: Path) -> int:
     """Supervise until a signal or until ``dagster dev`` exits; return its exit code (0 when stopped)."""
     supervisor = Supervisor(options, home=home)
     received: list[int] = []
@@ -365,12 +384,12 @@ def run(options: Options, *, home: Path) -> int:
     return code
 
 
-def add_command(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``reliability dev`` and its options."""
     dev = commands.add_parser("dev", help="the Dagster UI with its helpers; Ctrl-C stops all of it")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
-    dev.add_argument("-w", "--workspace", default="workspace.yaml")
+    dev.add_argument("-w", "--workspace", default=None, help="a workspace file (default: the dg project)")
     dev.add_argument("--reports-port", type=int, default=8766, help="the HTML report server")
     dev.add_argument("--llm-port", type=int, default=8767, help="the local LLM server (no OPENAI_API_KEY)")
     dev.add_argument("--api", action="store_true", help="read customers and orders from the local data API")
@@ -381,8 +400,9 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     )
 
 
-def main(args: argparse.Namespace, *, home: Path) -> int:
+def run(args: argparse.Namespace, *, home: Path, api_module: str | None = None) -> int:
     options = Options(
+        api_module=api_module,
         host=args.host,
         port=args.port,
         workspace=args.workspace,
@@ -393,4 +413,4 @@ def main(args: argparse.Namespace, *, home: Path) -> int:
         api_chaos=args.chaos,
         verbose=args.verbose or verbose(),
     )
-    return run(options, home=home)
+    return supervise(options, home=home)

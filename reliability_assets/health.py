@@ -27,8 +27,7 @@ from dagster import (
 
 from reliability_assets.alert_inbox import md_cell, utc_text
 from reliability_assets.check_history import Evaluation, latest_evaluations, standing_notice
-from reliability_assets.policy import OWNERS
-from resources.redaction import redact_metadata
+from reliability_assets.resources.redaction import redact_metadata
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -41,7 +40,6 @@ reliability_health = AssetSpec(
     HEALTH_KEY,
     group_name="reliability",
     kinds={"python"},
-    owners=OWNERS,
     tags={"layer": "reliability"},
     description="Every asset check's latest result in one table: passed, failed (with its severity) or "
     "degraded by configuration, when, the run, the evidence in short and the open incident. Observed by "

@@ -24,11 +24,11 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
-from resources.redaction import RedactedMessage, redacted_logger
-from resources.store import ReliabilityStore, ensure_tables, metadata
+from reliability_assets.resources.redaction import RedactedMessage, redacted_logger
+from reliability_assets.resources.store import ReliabilityStore, ensure_tables, metadata
 
 if TYPE_CHECKING:
-    from resources.llm import ResilientLLM
+    from reliability_assets.resources.llm import ResilientLLM
 
 log = redacted_logger(__name__)
 

@@ -42,7 +42,7 @@ def add_commands(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 when done, 2 when the incident does not exist."""
     from reliability_assets.incidents import IncidentLog, IncidentNotFound
-    from resources.store import ReliabilityStore
+    from reliability_assets.resources.store import ReliabilityStore
 
     log = IncidentLog(ReliabilityStore())
     try:

@@ -24,7 +24,7 @@ from functools import lru_cache
 import pandas as pd
 from sqlalchemy import Column, Float, Integer, LargeBinary, String, Table, Text, select
 
-from resources.store import ReliabilityStore, ensure_tables, metadata
+from reliability_assets.resources.store import ReliabilityStore, ensure_tables, metadata
 
 kept_frames = Table(
     "kept_frames",

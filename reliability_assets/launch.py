@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from resources.redaction import RedactedMessage
+from reliability_assets.resources.redaction import RedactedMessage
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 

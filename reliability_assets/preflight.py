@@ -16,7 +16,7 @@ Dagster's in-process executor claims a pool slot for each step in the instance b
 (``InstanceConcurrencyContext`` in ``dagster/_core/executor/in_process.py``, claimed in
 ``ActiveExecution.get_next_step``), the same path the multiprocess executor takes, so a step waits while
 another run holds its pool. ``multiprocess`` stays one Launchpad edit away for step isolation, best with
-``start_method: {forkserver: {preload_modules: [...]}}`` (``MULTIPROCESS_FORKSERVER``).
+``start_method: {forkserver: {preload_modules: [...]}}`` (``multiprocess_forkserver``).
 """
 
 from __future__ import annotations
@@ -28,30 +28,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from dagster import Executor, ExecutorDefinition, Field, multi_or_in_process_executor
 
-from reliability_assets.policy import CHAOS_TAG
-from resources.redaction import RedactedMessage, redact_text
+from reliability_assets.resources.redaction import RedactedMessage, redact_text
+from reliability_assets.tags import CHAOS_TAG
 
 if TYPE_CHECKING:
     from dagster import InitExecutorContext
 
 #: The Launchpad's default execution: every step in the run's process.
 IN_PROCESS: dict[str, Any] = {"in_process": {}}
-#: The Launchpad's ``execution.config`` for step isolation without a fresh interpreter per step: step
-#: processes fork from a server that has imported the code location and the heavy libraries once.
-MULTIPROCESS_FORKSERVER: dict[str, Any] = {
-    "multiprocess": {
-        "start_method": {
-            "forkserver": {
-                "preload_modules": [
-                    "reliability_assets.definitions",
-                    "pandas",
-                    "great_expectations",
-                    "evidently",
-                ]
-            }
-        }
-    }
-}
+
+
+def multiprocess_forkserver(*code_location_modules: str) -> dict[str, Any]:
+    """The Launchpad's ``execution.config`` for step isolation without a fresh interpreter per step: step
+    processes fork from a server that has imported the code location and the heavy libraries once."""
+    preload = [*code_location_modules, "pandas", "great_expectations", "evidently"]
+    return {"multiprocess": {"start_method": {"forkserver": {"preload_modules": preload}}}}
 
 
 class PreflightError(RedactedMessage, Exception):
@@ -92,7 +83,7 @@ def resource_problems(resources: Mapping[str, Any], run_config: Mapping[str, Any
 
 
 def chaos_problems(tags: Mapping[str, str]) -> list[str]:
-    from resources.chaos import check_chaos
+    from reliability_assets.resources.chaos import check_chaos
 
     value = tags.get(CHAOS_TAG)
     try:
@@ -115,7 +106,7 @@ def _store_urls(resources: Mapping[str, Any]) -> list[str | None]:
 
 def check_store_urls(resources: Mapping[str, Any]) -> None:
     """When the code location loads: every store URL parses (no connection, no SQLAlchemy import)."""
-    from resources.store_url import check_store_url
+    from reliability_assets.resources.store_url import check_store_url
 
     for url in _store_urls(resources):
         check_store_url(url)
@@ -124,7 +115,7 @@ def check_store_urls(resources: Mapping[str, Any]) -> None:
 def store_problems(resources: Mapping[str, Any]) -> list[str]:
     """Open every store the resources use (each URL once): a wrong URL or a database that does not answer
     stops the run here, not in the first step that happens to need it."""
-    from resources.store import ReliabilityStore
+    from reliability_assets.resources.store import ReliabilityStore
 
     problems = []
     for url in _store_urls(resources):

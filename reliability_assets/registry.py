@@ -20,8 +20,8 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy import Connection, RowMapping, select
 
-from resources.redaction import RedactedMessage, redacted_logger
-from resources.store import ReliabilityStore, _dialect_insert, ensure_tables, metadata
+from reliability_assets.resources.redaction import RedactedMessage, redacted_logger
+from reliability_assets.resources.store import ReliabilityStore, _dialect_insert, ensure_tables, metadata
 
 log = redacted_logger(__name__)
 

@@ -27,7 +27,7 @@ PLAN_TAG = "reliability/plan"
 ROLLBACK_TO_TAG = "reliability/rollback_to"
 
 
-class Action(StrEnum):
+class RemediationAction(StrEnum):
     fallback = "fallback"  # re-materialize the asset (and downstream) in its fallback mode
     rollback = "rollback"  # launch the policy's rollback job (e.g. the model's champion moves back)
     alert = "alert"  # tell people; change nothing
@@ -47,8 +47,8 @@ class ReliabilityPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    on_check_failure: Action = Action.alert
-    checks: dict[str, Action] = Field(default_factory=dict)
+    on_check_failure: RemediationAction = RemediationAction.alert
+    checks: dict[str, RemediationAction] = Field(default_factory=dict)
     rollback_job: str | None = None
     rollback_model: str | None = Field(
         default=None,
@@ -80,18 +80,21 @@ class ReliabilityPolicy(BaseModel):
 
     @model_validator(mode="after")
     def _rollback_needs_a_job(self) -> ReliabilityPolicy:
-        if Action.rollback in (self.on_check_failure, *self.checks.values()) and not self.rollback_job:
+        if (
+            RemediationAction.rollback in (self.on_check_failure, *self.checks.values())
+            and not self.rollback_job
+        ):
             raise ValueError("a 'rollback' action needs rollback_job= (the job that moves the pointer back)")
         return self
 
-    def action_for(self, check: str) -> Action:
+    def action_for(self, check: str) -> RemediationAction:
         return self.checks.get(check, self.on_check_failure)
 
 
 def reliability_policy(
     *,
-    on_check_failure: Action | str = Action.alert,
-    checks: Mapping[str, Action | str] | None = None,
+    on_check_failure: RemediationAction | str = RemediationAction.alert,
+    checks: Mapping[str, RemediationAction | str] | None = None,
     rollback_job: str | None = None,
     rollback_model: str | None = None,
     owner: str | None = None,

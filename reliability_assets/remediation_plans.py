@@ -23,7 +23,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from resources.store import ReliabilityStore, ensure_tables, metadata
+from reliability_assets.resources.store import ReliabilityStore, ensure_tables, metadata
 
 PlanStatus = Literal["requested", "launched", "verified", "failed", "refused", "unnecessary"]
 OPEN: tuple[PlanStatus, ...] = ("requested", "launched")

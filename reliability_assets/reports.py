@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from resources.paths import dagster_home
+from reliability_assets.resources.paths import dagster_home
 
 URL_ENV = "RELIABILITY_REPORTS_URL"
 DEFAULT_HOST = "127.0.0.1"

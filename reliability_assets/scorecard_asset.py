@@ -5,13 +5,13 @@ import argparse
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, Definitions, MetadataValue, asset
 from pydantic import Field
 
-from reliability_assets.policy import COMPUTE_RETRY, OWNERS
+from reliability_assets.defaults import COMPUTE_RETRY
+from reliability_assets.resources.redaction import redact_metadata
+from reliability_assets.resources.reliability import ReliabilityStoreResource
 from reliability_assets.scorecard import COLUMNS, as_text, chart_markdown, chart_png, scorecard_for
-from resources.redaction import redact_metadata
-from resources.reliability import ReliabilityStoreResource
 
 DEFAULT_WINDOW_DAYS = 7.0
 
@@ -32,7 +32,6 @@ class ScorecardConfig(Config):
 @asset(
     group_name="reliability",
     kinds={"python", "pandas", "duckdb"},
-    owners=OWNERS,
     retry_policy=COMPUTE_RETRY,
     tags={"layer": "reliability"},
 )
@@ -68,13 +67,12 @@ def reliability_scorecard(
 
 
 def _asset_graph(context: AssetExecutionContext) -> Any:
-    """The code location's graph; ``execute_in_process`` sets no repository, so fall back to ``defs``."""
+    """The code location's graph; ``execute_in_process`` sets no repository, so fall back to the job's
+    (the implicit all-assets job of ``Definitions`` covers the same assets)."""
     try:
         return context.repository_def.asset_graph
     except Exception:  # dagster's CheckError: "No repository definition was set on the step context"
-        from reliability_assets.definitions import defs
-
-        return defs.resolve_asset_graph()
+        return context.job_def.asset_layer.asset_graph
 
 
 def _present(value: object) -> bool:
@@ -144,10 +142,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     report.add_argument("-v", "--verbose", action="store_true", help="no spinner while it computes")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, defs: Definitions) -> int:
+    """``reliability report`` for the code location ``defs`` (the CLI passes its own)."""
     from dagster import DagsterInstance
 
-    from reliability_assets.definitions import defs
     from reliability_assets.progress import spinner
 
     with spinner("computing the scorecard", enabled=not args.verbose), DagsterInstance.get() as instance:

@@ -31,8 +31,8 @@ from dagster import DefaultSensorStatus, Definitions, ResourceDefinition, map_as
 from reliability_assets.resource_keys import RELIABILITY_STORE_KEY, TRIAGE_LLM_KEY
 
 if TYPE_CHECKING:
-    from resources.llm import ResilientLLM
-    from resources.reliability import ReliabilityStoreResource
+    from reliability_assets.resources.llm import ResilientLLM
+    from reliability_assets.resources.reliability import ReliabilityStoreResource
 
 __all__ = ["reliability_definitions"]
 
@@ -71,9 +71,9 @@ def reliability_definitions(
     5 s; the time to detect a failed check is at most that plus a tick). ``owners``: the owners shown on
     the framework's assets.
     """
-    from resources.reliability import ReliabilityStoreResource
-    from sensors.check_failures import DEFAULT_INTERVAL_S, build_check_failure_sensor
-    from sensors.run_outcomes import build_run_outcome_sensors
+    from reliability_assets.resources.reliability import ReliabilityStoreResource
+    from reliability_assets.sensors.check_failures import DEFAULT_INTERVAL_S, build_check_failure_sensor
+    from reliability_assets.sensors.run_outcomes import build_run_outcome_sensors
 
     if not jobs:
         raise ValueError("reliability_definitions: jobs= needs at least the fallback job")

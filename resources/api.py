@@ -33,19 +33,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from dagster import get_dagster_logger
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from resources.base import ResilientResource
-from resources.chaos import API_FAULTS, API_TEST_FAULTS, APIChaos, check_chaos
-from resources.paths import dagster_home
-from resources.redaction import RedactedMessage
-from resources.resilience import (
+from reliability_assets.resources.base import ResilientResource
+from reliability_assets.resources.chaos import API_FAULTS, API_TEST_FAULTS, APIChaos, check_chaos
+from reliability_assets.resources.paths import dagster_home
+from reliability_assets.resources.redaction import RedactedMessage
+from reliability_assets.resources.resilience import (
     Deadline,
     EndpointFailed,
     RateLimiter,
     call_endpoint,
 )
-from resources.resilience.classify import MalformedResponse
-from resources.resilience.retry import Reply
-from resources.snapshots import SnapshotStore
+from reliability_assets.resources.resilience.classify import MalformedResponse
+from reliability_assets.resources.resilience.retry import Reply
+from reliability_assets.resources.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
     import httpx
@@ -211,7 +211,7 @@ class ResilientAPI(ResilientResource):
             log.warning(f"{reason}; serving the last snapshot of {name}")
             return self.from_snapshot(name, schema=schema, reason=reason, attempts=attempts)
         valid, rejected = validate_records(raw, schema)
-        from resources.store import quarantine_records
+        from reliability_assets.resources.store import quarantine_records
 
         quarantine_records(self.store, f"api:{name}", rejected)
         log.info(f"pulled {len(raw)} records of {name} in {pages} pages; {len(rejected)} quarantined")
@@ -248,7 +248,7 @@ class ResilientAPI(ResilientResource):
             )
         valid, rejected = validate_records(snapshot.records, schema)
         if rejected:
-            from resources.store import quarantine_records
+            from reliability_assets.resources.store import quarantine_records
 
             quarantine_records(
                 self.store, f"api:{name}", [(f"in the snapshot: {why}", record) for why, record in rejected]

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import Field
 
-from resources.reliability import StoreBackedResource
-from resources.resilience import BreakerConfig, CircuitBreaker
+from reliability_assets.resources.reliability import StoreBackedResource
+from reliability_assets.resources.resilience import BreakerConfig, CircuitBreaker
 
 
 class ResilientResource(StoreBackedResource):
@@ -29,7 +29,7 @@ class ResilientResource(StoreBackedResource):
 
     def history(self, name: str) -> Any:
         """The endpoint's recorded latencies and retry outcomes (``resources.resilience.history``)."""
-        from resources.resilience.history import History, Learning
+        from reliability_assets.resources.resilience.history import History, Learning
 
         return History.load(self.store, name, Learning(enabled=self.learn_from_history))
 

@@ -20,7 +20,7 @@ class LLMChaos(StrEnum):
 
 class APIChaos(StrEnum):
     """``ResilientAPI.chaos``: sent as ``X-Reliability-Chaos`` to the local data API
-    (``reliability_assets.data_api``), which fails on purpose in that way."""
+    (``reliability_assets.reference.data_api``), which fails on purpose in that way."""
 
     off = ""
     api_down = "api_down"

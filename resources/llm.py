@@ -20,24 +20,30 @@ from typing import Any
 from dagster import get_dagster_logger
 from pydantic import Field, field_validator
 
-from resources.base import ResilientResource
-from resources.chaos import LLM_FAULTS, LLMChaos, LLMChaosPlan, check_chaos
-from resources.llm_endpoint import CHAOS_DEAD_URL, LLMEndpoint, breaker_name, client_for, skip_reason
-from resources.llm_request import reask_prompt, send, trim
-from resources.llm_request import request_key as key_of
-from resources.llm_result import LLMResult, Messages, T, _Call
-from resources.redaction import redact, redact_text, register_fields
-from resources.resilience import (
-    Action,
+from reliability_assets.resources.base import ResilientResource
+from reliability_assets.resources.chaos import LLM_FAULTS, LLMChaos, LLMChaosPlan, check_chaos
+from reliability_assets.resources.llm_endpoint import (
+    CHAOS_DEAD_URL,
+    LLMEndpoint,
+    breaker_name,
+    client_for,
+    skip_reason,
+)
+from reliability_assets.resources.llm_request import reask_prompt, send, trim
+from reliability_assets.resources.llm_request import request_key as key_of
+from reliability_assets.resources.llm_result import LLMResult, Messages, T, _Call
+from reliability_assets.resources.redaction import redact, redact_text, register_fields
+from reliability_assets.resources.resilience import (
     Attempt,
+    CallAction,
     Deadline,
     EndpointFailed,
     RateLimiter,
     call_endpoint,
 )
-from resources.screening import Verdict, screen
-from resources.spool import drain_spool, spool_dead_letter
-from resources.tokens import count_messages
+from reliability_assets.resources.screening import Verdict, screen
+from reliability_assets.resources.spool import drain_spool, spool_dead_letter
+from reliability_assets.resources.tokens import count_messages
 
 
 class ResilientLLM(ResilientResource):
@@ -244,9 +250,9 @@ class ResilientLLM(ResilientResource):
                 if not failure.attempts:  # refused before sending (breaker, limiter, deadline)
                     call.skipped[endpoint.name] = self._redact(failure.decision.reason)
                 action = failure.decision.action
-                if action is Action.human_review:
+                if action is CallAction.human_review:
                     return failure.decision.reason
-                if action is Action.reask and reasks < self.max_reasks:
+                if action is CallAction.reask and reasks < self.max_reasks:
                     reasks += 1
                     emit("reask", endpoint=endpoint.name, error=failure.decision.reason[:300])
                     conversation = [
@@ -254,11 +260,11 @@ class ResilientLLM(ResilientResource):
                         {"role": "user", "content": reask_prompt(failure.decision.reason)},
                     ]
                     continue
-                if action is Action.raise_max_tokens and not raised:
+                if action is CallAction.raise_max_tokens and not raised:
                     raised, max_tokens = True, min(max_tokens * 2, endpoint.context_window // 2)
                     emit("raise_max_tokens", endpoint=endpoint.name, max_tokens=max_tokens)
                     continue
-                if action is Action.trim_or_escalate and not trimmed:
+                if action is CallAction.trim_or_escalate and not trimmed:
                     if any(e.context_window > endpoint.context_window for e in configured):
                         return None
                     shorter = trim(conversation, endpoint.context_window // 2, endpoint.model)

@@ -9,9 +9,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from resources.resilience.classify import MalformedResponse, NeedsHumanReview, OutputTruncated, SchemaInvalid
-from resources.resilience.retry import Reply
-from resources.tokens import count_messages, trim_to_tokens
+from reliability_assets.resources.resilience.classify import (
+    MalformedResponse,
+    NeedsHumanReview,
+    OutputTruncated,
+    SchemaInvalid,
+)
+from reliability_assets.resources.resilience.retry import Reply
+from reliability_assets.resources.tokens import count_messages, trim_to_tokens
 
 T = TypeVar("T", bound=BaseModel)
 Messages = list[dict[str, str]]

@@ -10,10 +10,10 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
-from resources.chaos import LLMChaosPlan
-from resources.redaction import redact_metadata
-from resources.resilience import Attempt
-from resources.screening import Verdict
+from reliability_assets.resources.chaos import LLMChaosPlan
+from reliability_assets.resources.redaction import redact_metadata
+from reliability_assets.resources.resilience import Attempt
+from reliability_assets.resources.screening import Verdict
 
 T = TypeVar("T", bound=BaseModel)
 Messages = list[dict[str, str]]

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from resources.paths import dagster_home
-from resources.redaction import register_fields  # importing it redacts get_dagster_logger() too
+from reliability_assets.resources.paths import dagster_home
+from reliability_assets.resources.redaction import (
+    register_fields,
+)  # importing it redacts get_dagster_logger() too
 
 if TYPE_CHECKING:
-    from resources.store import ReliabilityStore
+    from reliability_assets.resources.store import ReliabilityStore
 
 
 class StoreBackedResource(ConfigurableResource):
@@ -28,7 +30,7 @@ class StoreBackedResource(ConfigurableResource):
     @property
     def store(self) -> ReliabilityStore:
         if self._store is None:
-            from resources.store import ReliabilityStore
+            from reliability_assets.resources.store import ReliabilityStore
 
             register_fields(self)  # its keys, tokens and URL passwords are masked at every sink
             self._store = ReliabilityStore(self.store_url)

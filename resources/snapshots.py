@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resources.redaction import redact_serialized
+from reliability_assets.resources.redaction import redact_serialized
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resources.paths import dagster_home
-from resources.redaction import redact
+from reliability_assets.resources.paths import dagster_home
+from reliability_assets.resources.redaction import redact
 
 if TYPE_CHECKING:
-    from resources.store import ReliabilityStore
+    from reliability_assets.resources.store import ReliabilityStore
 
 
 def spool_path() -> Path:

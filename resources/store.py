@@ -36,8 +36,13 @@ from sqlalchemy import (
     select,
 )
 
-from resources.redaction import install_on_engine, register_fields
-from resources.store_url import STORE_URL_ENV, check_store_url, default_store_url, unavailable
+from reliability_assets.resources.redaction import install_on_engine, register_fields
+from reliability_assets.resources.store_url import (
+    STORE_URL_ENV,
+    check_store_url,
+    default_store_url,
+    unavailable,
+)
 
 __all__ = ["STORE_URL_ENV", "ReliabilityStore", "default_store_url", "migrate_store"]
 
@@ -307,7 +312,7 @@ upgraded_from: dict[str, str | None] = {}
 def migrate_store(url: str | None = None) -> tuple[str | None, str | None]:
     """Open the store (which upgrades it) and return its revision before and now, for ``reliability
     init-home``. Raises ``StoreConfigError`` / ``StoreUnavailable`` like any first use."""
-    from resources.migrations import stored_revision
+    from reliability_assets.resources.migrations import stored_revision
 
     store = ReliabilityStore(url)
     with store.engine.connect() as connection:
@@ -320,7 +325,7 @@ def _migrate(engine: Engine, url: str) -> None:
     advisory lock, the same one ``create_all`` took before migrations; SQLite's ``BEGIN IMMEDIATE``
     serializes writers), so the second process finds the first one's revision and does nothing; a failed
     upgrade rolls back whole. A store at head costs one query and no alembic import."""
-    from resources.migrations import HEAD, known_revisions, stored_revision, upgrade
+    from reliability_assets.resources.migrations import HEAD, known_revisions, stored_revision, upgrade
 
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from dagster import Failure
 
-from resources.paths import dagster_home
-from resources.redaction import RedactedMessage, redact_text
+from reliability_assets.resources.paths import dagster_home
+from reliability_assets.resources.redaction import RedactedMessage, redact_text
 
 STORE_URL_ENV = "RELIABILITY_STORE_URL"
 #: Dialects SQLAlchemy ships (``dialect+driver://``): anything else is a typo or a missing plugin.

@@ -40,12 +40,12 @@ from dagster import (
 )
 
 from reliability_assets.check_history import CheckCursor, Evaluation, executions_since
-from reliability_assets.remediation import ACTION_TAG, Action, ReliabilityPolicy, policies_from
-from resources.llm import ResilientLLM
-from resources.redaction import redact, redacted_logger
-from resources.reliability import ReliabilityStoreResource
-from sensors.observations import UI_URL_ENV, observation, run_url
-from sensors.views import HEALTH_MIN_INTERVAL_S, observe_views, standing_state
+from reliability_assets.remediation import ACTION_TAG, ReliabilityPolicy, RemediationAction, policies_from
+from reliability_assets.resources.llm import ResilientLLM
+from reliability_assets.resources.redaction import redact, redacted_logger
+from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.sensors.observations import UI_URL_ENV, observation, run_url
+from reliability_assets.sensors.views import HEALTH_MIN_INTERVAL_S, observe_views, standing_state
 
 if TYPE_CHECKING:
     from reliability_assets.alerts import AlertRouter
@@ -163,9 +163,9 @@ def send_alert(
 def intent(policy: ReliabilityPolicy, evaluation: Evaluation, remediation: str | None) -> str:
     """What will happen, said when the failure is first seen (the run may still be going)."""
     action = policy.action_for(evaluation.check)
-    if action == Action.alert:
+    if action == RemediationAction.alert:
         return "no automatic action (policy: alert)"
-    if action == Action.halt:
+    if action == RemediationAction.halt:
         return "halted (policy): a person must act"
     if remediation:
         return f"no automatic action: run {evaluation.run_id[:8]} is itself a {remediation} run"
@@ -282,7 +282,7 @@ def evaluate(
     run_config: Mapping[str, Any] | None = None,
 ) -> Iterator[Any]:
     from reliability_assets.incidents import IncidentLog
-    from sensors.plans import Planner
+    from reliability_assets.sensors.plans import Planner
 
     graph = graph_of(context)
     state = SensorState.load(context.cursor)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from dagster import AssetKey, AssetObservation, MetadataValue
 
-from resources.redaction import redact_metadata
+from reliability_assets.resources.redaction import redact_metadata
 
 #: The metadata key that says what happened (filter the Events tab by it).
 EVENT_KEY = "reliability/event"

@@ -34,17 +34,17 @@ from reliability_assets.remediation import (
     ROLLBACK_TO_TAG,
     TRIGGER_CHECK_TAG,
     TRIGGER_RUN_TAG,
-    Action,
     ReliabilityPolicy,
+    RemediationAction,
 )
 from reliability_assets.remediation_plans import Plan, PlanBook
-from sensors.check_failures import evidence, graph_of, send_alert
-from sensors.observations import observation
+from reliability_assets.sensors.check_failures import evidence, graph_of, send_alert
+from reliability_assets.sensors.observations import observation
 
 if TYPE_CHECKING:
     from reliability_assets.alerts import AlertRouter
     from reliability_assets.incidents import IncidentLog
-    from resources.store import ReliabilityStore
+    from reliability_assets.resources.store import ReliabilityStore
 
 #: A requested run that does not exist after this long was never created (the plan failed).
 LAUNCH_TIMEOUT_S = 600.0
@@ -129,7 +129,7 @@ class Planner:
         for evaluation in failed:
             policy = self.policies.get(AssetKey.from_user_string(evaluation.asset), ReliabilityPolicy())
             action = policy.action_for(evaluation.check)
-            if action not in (Action.fallback, Action.rollback):
+            if action not in (RemediationAction.fallback, RemediationAction.rollback):
                 continue
             incident, _ = self.incidents.record_failure(
                 asset=evaluation.asset,
@@ -142,7 +142,7 @@ class Planner:
                 evidence=evidence(evaluation),
             )
             item = (evaluation, policy, incident.id)
-            if action == Action.fallback:
+            if action == RemediationAction.fallback:
                 fallbacks.append(item)
             elif policy.rollback_job:
                 rollbacks.setdefault(policy.rollback_job, []).append(item)
@@ -206,9 +206,17 @@ class Planner:
             return [self._request(existing)] if existing.status == "requested" else []
         allowed = self._within_bound(key, items, "fallback")
         if not allowed:
-            self._add(key, run, Action.fallback, self.fallback_job, items, status="refused", note="bound hit")
+            self._add(
+                key,
+                run,
+                RemediationAction.fallback,
+                self.fallback_job,
+                items,
+                status="refused",
+                note="bound hit",
+            )
             return []
-        plan = self._add(key, run, Action.fallback, self.fallback_job, allowed, status="requested")
+        plan = self._add(key, run, RemediationAction.fallback, self.fallback_job, allowed, status="requested")
         what = f"fallback of {', '.join(plan.assets)} (and downstream) for run {run.run_id[:8]}"
         self.said.append(what)
         self._observe(plan, "fallback planned", f"{', '.join(plan.checks)} failed: {what} requested")
@@ -235,7 +243,9 @@ class Planner:
                     else f"the {model} champion moved on since run {run.run_id[:8]}"
                 )
                 note = f"rollback not needed: {why}; the champion {now_serving} serves"
-                plan = self._add(key, run, Action.rollback, job, items, status="unnecessary", note=note)
+                plan = self._add(
+                    key, run, RemediationAction.rollback, job, items, status="unnecessary", note=note
+                )
                 for incident_id in plan.incident_ids:
                     self._record(incident_id, "rollback not needed", None, note, key=key)
                     self.incidents.mitigate_by_id(incident_id, at=time.time(), run_id=None, note=note)
@@ -247,16 +257,27 @@ class Planner:
                 note = (
                     f"rollback impossible: no {model} champion before run {run.run_id[:8]}; a person must act"
                 )
-                plan = self._add(key, run, Action.rollback, job, items, status="refused", note=note)
+                plan = self._add(
+                    key, run, RemediationAction.rollback, job, items, status="refused", note=note
+                )
                 self._failed(plan, note, run_id=None)
                 return []
         allowed = self._within_bound(key, items, "rollback")
         if not allowed:
             self._add(
-                key, run, Action.rollback, job, items, status="refused", note="bound hit", target=target
+                key,
+                run,
+                RemediationAction.rollback,
+                job,
+                items,
+                status="refused",
+                note="bound hit",
+                target=target,
             )
             return []
-        plan = self._add(key, run, Action.rollback, job, allowed, status="requested", target=target)
+        plan = self._add(
+            key, run, RemediationAction.rollback, job, allowed, status="requested", target=target
+        )
         what = f"rollback ({job}) to {target or 'the previous passing version'} for run {run.run_id[:8]}"
         self.said.append(what)
         self._observe(plan, "rollback planned", f"{', '.join(plan.checks)} failed: {what} requested")
@@ -266,7 +287,7 @@ class Planner:
         self,
         key: str,
         run: Any,
-        action: Action,
+        action: RemediationAction,
         job: str,
         items: list[Failure],
         *,
@@ -296,7 +317,7 @@ class Planner:
             TRIGGER_RUN_TAG: plan.trigger_run_id,
             PLAN_TAG: plan.key,
         }
-        if plan.action == Action.rollback:
+        if plan.action == RemediationAction.rollback:
             return RunRequest(
                 run_key=plan.key,
                 job_name=plan.job,
@@ -364,7 +385,7 @@ class Planner:
         if run.status != DagsterRunStatus.SUCCESS:
             return False, f"{label} ended {run.status.value}"
         instance = self.context.instance
-        if plan.action == Action.rollback:
+        if plan.action == RemediationAction.rollback:
             if plan.target:
                 from reliability_assets.registry import ModelRegistry
 

@@ -19,8 +19,8 @@ from dagster import (
 )
 
 from reliability_assets.remediation import ACTION_TAG
-from resources.reliability import ReliabilityStoreResource
-from sensors.check_failures import run_url
+from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.sensors.check_failures import run_url
 
 RUN_FAILURE_CHECK = "run_failure"
 

@@ -11,13 +11,13 @@ from dagster import AssetObservation, SensorEvaluationContext
 
 from reliability_assets.check_history import Evaluation, standing_notice
 from reliability_assets.remediation import ACTION_TAG
-from resources.redaction import redacted_logger
-from sensors.observations import observation, run_url
+from reliability_assets.resources.redaction import redacted_logger
+from reliability_assets.sensors.observations import observation, run_url
 
 if TYPE_CHECKING:
     from reliability_assets.alerts import AlertRouter
     from reliability_assets.incidents import IncidentLog
-    from sensors.check_failures import SensorState
+    from reliability_assets.sensors.check_failures import SensorState
 
 #: A passing evaluation alone refreshes the health board at most this often (a run reports ~20 checks).
 HEALTH_MIN_INTERVAL_S = 30.0

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
-from reliability_assets.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
-from resources.llm import ResilientLLM
-from resources.reliability import ReliabilityStoreResource
-from resources.storage import storage_resources
+from reliability_assets.reference.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
+from reliability_assets.resources.llm import ResilientLLM
+from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.storage import storage_resources
 
 REPO = Path(__file__).resolve().parents[1]
 #: The local PostgreSQL server (trust auth, database ``test``); every store test also runs on it.
@@ -114,9 +114,12 @@ def run_reference(
     tags: dict[str, str] | None = None,
     selection: AssetSelection | None = None,
 ) -> ExecuteInProcessResult:
-    """The whole graph (or ``selection``) in-process on ``instance``."""
+    """The whole graph (or ``selection``) in-process on ``instance``, with the checks the defs folder
+    declares as Components."""
+    from reliability_assets.reference.definitions import component_defs
+
     return materialize(
-        [*ASSETS, *ASSET_CHECKS],
+        [*ASSETS, *ASSET_CHECKS, *(component_defs().asset_checks or [])],
         resources=reference_resources(scenario, home, llm=llm),
         instance=instance,
         raise_on_error=False,
@@ -177,9 +180,9 @@ def evaluate_run_outcome_sensor(defs, instance, run_id):  # type: ignore[no-unty
 def corrupted_history(home: Path) -> dict[str, object]:
     """In-process, in ``home``: a clean run, a corrupted one, the sensor's plan for it, the fallback run it
     asks for, and the tick that verifies it (the scorecard's test data; the live suite does this for real)."""
-    from reliability_assets.definitions import build_defs
     from reliability_assets.incidents import IncidentLog
-    from resources.store import default_store_url
+    from reliability_assets.reference.definitions import build_defs
+    from reliability_assets.resources.store import default_store_url
 
     os.environ["DAGSTER_HOME"] = str(home)
     store_url = default_store_url()  # what `reliability report` reads
@@ -201,7 +204,7 @@ def corrupted_history(home: Path) -> dict[str, object]:
                 raise_on_error=False,
             )
         evaluate_check_sensor(defs, instance, tick.cursor)
-    from resources.store import ReliabilityStore
+    from reliability_assets.resources.store import ReliabilityStore
 
     incident = next(
         i for i in IncidentLog(ReliabilityStore(store_url)).list(asset="customers") if i.check == "gx_suite"

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from reliability_assets.alerts import ENV_VARS, Alert, AlertConfigError, AlertRouter
-from resources.store import ReliabilityStore
+from reliability_assets.resources.store import ReliabilityStore
 from tests.support import POSTGRES_URL
 
 EVIDENCE = "| column | null rate | threshold |\n|---|---|---|\n| email | 12.5% | 1% |"

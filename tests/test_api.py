@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from reliability_assets.analytics.generator import generate
-from reliability_assets.analytics.raw_sources import CustomerRecord, OrderRecord
-from reliability_assets.data_api import DataAPI
-from resources.api import PullFailed, ResilientAPI
-from resources.snapshots import SnapshotStore
-from resources.store import ReliabilityStore, quarantined
+from reliability_assets.reference.analytics.generator import generate
+from reliability_assets.reference.analytics.raw_sources import CustomerRecord, OrderRecord
+from reliability_assets.reference.data_api import DataAPI
+from reliability_assets.resources.api import PullFailed, ResilientAPI
+from reliability_assets.resources.snapshots import SnapshotStore
+from reliability_assets.resources.store import ReliabilityStore, quarantined
 
 SIZE = 300
 
@@ -167,12 +167,17 @@ def test_non_get_requests_carry_one_idempotency_key_across_retries(tmp_path) -> 
 def test_both_resources_share_one_resilience_core() -> None:
     import pathlib
 
-    import resources.api
-    import resources.llm
-    import resources.resilience
+    import reliability_assets.resources.api
+    import reliability_assets.resources.llm
+    import reliability_assets.resources.resilience
 
-    assert resources.api.call_endpoint is resources.llm.call_endpoint is resources.resilience.call_endpoint
-    root = pathlib.Path(resources.__file__).parent
+    api, llm, core = (
+        reliability_assets.resources.api,
+        reliability_assets.resources.llm,
+        reliability_assets.resources.resilience,
+    )
+    assert api.call_endpoint is llm.call_endpoint is core.call_endpoint
+    root = pathlib.Path(reliability_assets.resources.__file__).parent
     outside_core = [p for p in root.glob("*.py")]
     for path in outside_core:  # no second retry loop, sleep or classifier outside resources/resilience
         text = path.read_text()
@@ -184,10 +189,10 @@ def test_raw_assets_in_api_mode_show_each_path_in_dagster(data_api, tmp_path) ->
     api_down (WARN; ERROR once older than the freshness window), each chosen with the run tag."""
     from dagster import instance_for_test, materialize
 
-    from reliability_assets.analytics import ApiSource, customers, orders
-    from reliability_assets.analytics.suites import customers_gx, orders_gx
-    from resources.reliability import ReliabilityStoreResource
-    from resources.storage import storage_resources
+    from reliability_assets.reference.analytics import ApiSource, customers, orders
+    from reliability_assets.reference.analytics.suites import customers_gx, orders_gx
+    from reliability_assets.resources.reliability import ReliabilityStoreResource
+    from reliability_assets.resources.storage import storage_resources
     from tests.support import check_results, materialized
 
     resources = {

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from reliability_assets.definitions import defs
+from reliability_assets.reference.definitions import defs
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 

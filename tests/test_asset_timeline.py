@@ -24,13 +24,13 @@ from dagster import (
 
 from reliability_assets.alerts import AlertRouter
 from reliability_assets.check_history import STANDING_KEY
-from reliability_assets.definitions import build_defs
 from reliability_assets.incidents import IncidentLog
+from reliability_assets.reference.definitions import build_defs
 from reliability_assets.remediation import ACTION_TAG, reliability_policy
-from resources.reliability import ReliabilityStoreResource
-from resources.store import ReliabilityStore
-from sensors.check_failures import NOTE_TAG, build_check_failure_sensor
-from sensors.observations import EVENT_KEY
+from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.sensors.check_failures import NOTE_TAG, build_check_failure_sensor
+from reliability_assets.sensors.observations import EVENT_KEY
 from tests.support import evaluate_check_sensor, reference_resources, run_reference
 
 STATE: dict[str, Any] = {"good": True, "standing": None}

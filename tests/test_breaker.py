@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from resources.resilience import BreakerConfig, BreakerState, CircuitBreaker, RateLimiter
-from resources.resilience.ratelimit import parse_reset
-from resources.store import ReliabilityStore
+from reliability_assets.resources.resilience import BreakerConfig, BreakerState, CircuitBreaker, RateLimiter
+from reliability_assets.resources.resilience.ratelimit import parse_reset
+from reliability_assets.resources.store import ReliabilityStore
 
 FAST = BreakerConfig(
     sliding_window_size=10,

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reliability_assets.cli import init_home
+from reliability_assets.home import init_home
 from reliability_assets.launch import DagsterUI, LaunchError
 from reliability_assets.testing.live import free_port, hermetic_env
 from tests.support import BIN, CHECK_NAMES, REPO
@@ -68,7 +68,8 @@ BROWSER_ARGS = [
 UI_TIMEOUT_MS = 45_000
 #: Rows per table: enough for the scenarios' faults to show, small enough for a quick run.
 SIZE = 1_000
-LOCATION = "reliability_assets.definitions"
+#: `dg dev` names the location after [tool.dg.project] code_location_name.
+LOCATION = "reliability_assets"
 LAUNCHPAD = f"/locations/{LOCATION}/jobs/reference_pipeline/playground"
 RUNS_WITH_TAG = """
 query Runs($key: String!, $value: String!) { runsOrError(filter: {tags: [{key: $key, value: $value}]}) {

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from dagster import AssetSelection, DagsterInstance
 
-from reliability_assets.analytics.champion import MODEL_NAME
-from reliability_assets.analytics.model import ChurnModel, labelled_features
+from reliability_assets.reference.analytics.champion import MODEL_NAME
+from reliability_assets.reference.analytics.model import ChurnModel, labelled_features
 from reliability_assets.registry import ModelRegistry
 from reliability_assets.remediation import ACTION_TAG, REASON_TAG
-from resources.store import ReliabilityStore
+from reliability_assets.resources.store import ReliabilityStore
 from tests.support import check_results, materialized, run_reference
 
 
@@ -24,7 +24,7 @@ def _leaky_champion(home: Path) -> ChurnModel:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OrdinalEncoder
 
-    from reliability_assets.analytics.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+    from reliability_assets.reference.analytics.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
     with duckdb.connect(str(home / "reliability.duckdb"), read_only=True) as db:
         features = db.sql("select * from analytics.customer_features").df()

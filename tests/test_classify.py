@@ -8,8 +8,8 @@ from typing import NoReturn
 import httpx
 import pytest
 
-from resources.resilience import Action, classify, classify_status, retry_after_seconds
-from resources.resilience.classify import (
+from reliability_assets.resources.resilience import CallAction, classify, classify_status, retry_after_seconds
+from reliability_assets.resources.resilience.classify import (
     CircuitOpen,
     MalformedResponse,
     NeedsHumanReview,
@@ -18,13 +18,13 @@ from resources.resilience.classify import (
 )
 
 R, W, F, T, Q, M, H = (
-    Action.retry,
-    Action.wait_retry_after,
-    Action.failover,
-    Action.trim_or_escalate,
-    Action.reask,
-    Action.raise_max_tokens,
-    Action.human_review,
+    CallAction.retry,
+    CallAction.wait_retry_after,
+    CallAction.failover,
+    CallAction.trim_or_escalate,
+    CallAction.reask,
+    CallAction.raise_max_tokens,
+    CallAction.human_review,
 )
 
 
@@ -48,7 +48,7 @@ R, W, F, T, Q, M, H = (
         (504, None, R, True),
     ],
 )
-def test_http_statuses(status: int, code: str | None, action: Action, breaker_failure: bool) -> None:
+def test_http_statuses(status: int, code: str | None, action: CallAction, breaker_failure: bool) -> None:
     decision = classify_status(status, {}, code)
     assert (decision.action, decision.breaker_failure, decision.status) == (action, breaker_failure, status)
 
@@ -71,7 +71,7 @@ def test_http_statuses(status: int, code: str | None, action: Action, breaker_fa
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
 )
-def test_exceptions(error: BaseException, action: Action, breaker_failure: bool) -> None:
+def test_exceptions(error: BaseException, action: CallAction, breaker_failure: bool) -> None:
     decision = classify(error)
     assert (decision.action, decision.breaker_failure) == (action, breaker_failure)
 
@@ -112,7 +112,7 @@ def test_retry_after_as_an_http_date() -> None:
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 4, 5, 6, 12, 2000])
 def test_backoff_is_exponential_plus_jitter_and_capped(attempt: int) -> None:
-    from resources.resilience.retry import backoff_s
+    from reliability_assets.resources.resilience.retry import backoff_s
 
     initial, maximum, jitter = 0.5, 8.0, 0.25
     base = min(initial * 2.0 ** min(attempt - 1, 64), maximum)
@@ -126,7 +126,7 @@ def test_backoff_is_exponential_plus_jitter_and_capped(attempt: int) -> None:
 
 
 def test_backoff_defaults_and_zero_jitter() -> None:
-    from resources.resilience.retry import backoff_s
+    from reliability_assets.resources.resilience.retry import backoff_s
 
     assert [backoff_s(n, jitter=0.0) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
     assert all(0.5 <= backoff_s(1) <= 0.75 for _ in range(200))
@@ -134,8 +134,8 @@ def test_backoff_defaults_and_zero_jitter() -> None:
 
 def test_a_retried_call_waits_its_backoff() -> None:
     """Through the retry loop: the wait before each retry of a transient fault is the backoff."""
-    from resources.resilience.deadline import Deadline
-    from resources.resilience.retry import EndpointFailed, call_endpoint
+    from reliability_assets.resources.resilience.deadline import Deadline
+    from reliability_assets.resources.resilience.retry import EndpointFailed, call_endpoint
 
     def send(timeout: float) -> NoReturn:
         raise ConnectionResetError("reset")

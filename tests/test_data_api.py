@@ -18,8 +18,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from reliability_assets.analytics.generator import RawData, generate
-from reliability_assets.data_api import (
+from reliability_assets.reference.analytics.generator import RawData, generate
+from reliability_assets.reference.data_api import (
     BAD_EVERY,
     CHAOS_HEADER,
     OUT_OF_RANGE_AT,
@@ -296,7 +296,15 @@ def free_port() -> int:
 def test_cli_serves_until_sigterm() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "reliability_assets.data_api", "--port", str(port), "--size", str(SIZE)],
+        [
+            sys.executable,
+            "-m",
+            "reliability_assets.reference.data_api",
+            "--port",
+            str(port),
+            "--size",
+            str(SIZE),
+        ],
         cwd=REPO,
         env={**os.environ, "RELIABILITY_API_CHAOS": ""},
         stdout=subprocess.PIPE,

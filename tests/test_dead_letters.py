@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from reliability_assets.analytics.summary import ExecutiveBrief, Insight
-from resources.llm import LLMEndpoint, ResilientLLM
-from resources.store import ReliabilityStore
+from reliability_assets.reference.analytics.summary import ExecutiveBrief, Insight
+from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
+from reliability_assets.resources.store import ReliabilityStore
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.support import BIN, REPO
 
@@ -67,7 +67,7 @@ def test_list_show_replay_resolve_from_the_cli(server, tmp_path) -> None:
     assert listed.returncode == 0 and key in listed.stdout and "executive_summary" in listed.stdout
     shown = json.loads(_cli("show", key, home=home, server=server).stdout)
     assert shown["status"] == "open" and len(shown["attempts"]) == 2
-    assert shown["request"]["schema"] == "reliability_assets.analytics.summary:ExecutiveBrief"
+    assert shown["request"]["schema"] == "reliability_assets.reference.analytics.summary:ExecutiveBrief"
     assert "sk-test" not in json.dumps(shown)
 
     replayed = _cli("replay", home=home, server=server)

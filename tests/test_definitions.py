@@ -7,7 +7,7 @@ import sys
 import pytest
 from dagster import AssetKey, materialize
 
-from reliability_assets.definitions import defs
+from reliability_assets.reference.definitions import defs
 from tests.support import BIN, CHECK_NAMES, LOCATION_ASSET_NAMES, NON_BLOCKING, OBSERVED_ASSET_NAMES, REPO
 
 FRESHNESS = {"customers", "orders", "churn_model", "executive_kpis", "executive_summary"}
@@ -64,7 +64,7 @@ def _fresh_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_code_location_does_not_import_heavy_libraries() -> None:
     probe = _fresh_python(
-        "import sys, reliability_assets.definitions;"
+        "import sys, reliability_assets.reference.definitions;"
         "heavy = ('sklearn', 'great_expectations', 'evidently', 'openai', 'sqlalchemy', 'bpe_openai');"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
@@ -73,7 +73,7 @@ def test_code_location_does_not_import_heavy_libraries() -> None:
 
 
 def test_a_wrong_environment_variable_is_named_with_its_fix() -> None:
-    probe = _fresh_python("import reliability_assets.definitions", RELIABILITY_SIZE="lots")
+    probe = _fresh_python("import reliability_assets.reference.definitions", RELIABILITY_SIZE="lots")
     assert probe.returncode != 0
     assert "RELIABILITY_SIZE='lots'" in probe.stderr
     assert "Fix: set RELIABILITY_SIZE" in probe.stderr
@@ -99,7 +99,7 @@ def test_telemetry_is_off_once_imported() -> None:
 
 def test_scenario_is_run_config_as_in_the_launchpad(tmp_path) -> None:
     """The Launchpad's ``resources.source.config`` overrides the scenario the location was loaded with."""
-    from reliability_assets.analytics import customers
+    from reliability_assets.reference.analytics import customers
     from tests.support import storage_resources
 
     job_resources = {

@@ -18,7 +18,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from reliability_assets.analytics.summary import ExecutiveBrief
+from reliability_assets.reference.analytics.summary import ExecutiveBrief
 from reliability_assets.testing.fake_openai import (
     PRIMARY_MODEL,
     SECONDARY_MODEL,
@@ -62,7 +62,7 @@ def models_seen(base_url: str) -> list[str]:
 def offline_reference(server_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch):
     """``reference_llm()`` in an environment with only ``offline_llm_env`` and a store in ``tmp_path``,
     its ``EnvVar`` fields resolved as a run resolves them."""
-    from reliability_assets.settings import reference_llm
+    from reliability_assets.reference.settings import reference_llm
 
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RELIABILITY_CHAOS", "RELIABILITY_LLM_LOCAL_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -103,7 +103,7 @@ def test_primary_down_fails_over_to_the_secondary_tier_of_the_server(
 def test_every_tier_down_leaves_the_deterministic_tier_and_says_which_were_failed(
     offline_reference,
 ) -> None:
-    from reliability_assets.analytics.summary import Insight
+    from reliability_assets.reference.analytics.summary import Insight
 
     fallback = ExecutiveBrief(
         headline="template", insights=[Insight(text="t", segment="all", kpi="customers")] * 3, risks=["r"]

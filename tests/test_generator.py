@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from reliability_assets.analytics.generator import AS_OF, CORRUPTION, DRIFT, generate
+from reliability_assets.reference.analytics.generator import AS_OF, CORRUPTION, DRIFT, generate
 
 SIZE = 5_000
 

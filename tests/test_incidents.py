@@ -20,8 +20,8 @@ from reliability_assets.incidents import (
     triage,
 )
 from reliability_assets.incidents_cli import add_commands, run
-from resources.llm import LLMEndpoint, ResilientLLM
-from resources.store import ReliabilityStore
+from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
+from reliability_assets.resources.store import ReliabilityStore
 from tests.fake_openai import FakeOpenAI, Fault
 
 T0 = 1_700_000_000.0

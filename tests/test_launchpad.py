@@ -6,10 +6,10 @@ from __future__ import annotations
 import yaml
 from dagster import DagsterInstance, Definitions, EnvVar, asset, define_asset_job, materialize
 
-from reliability_assets.analytics.raw_sources import RawSource
 from reliability_assets.launchpad import default_yaml, quiet_resources
-from resources.llm import ResilientLLM
-from resources.llm_endpoint import LLMEndpoint
+from reliability_assets.reference.analytics.raw_sources import RawSource
+from reliability_assets.resources.llm import ResilientLLM
+from reliability_assets.resources.llm_endpoint import LLMEndpoint
 
 SECRET = "sk-h5-launchpad-0123456789abcdef"
 
@@ -37,7 +37,7 @@ def _llm() -> ResilientLLM:
 
 
 def test_the_reference_launchpad_prefills_the_source_and_no_internals() -> None:
-    from reliability_assets.definitions import defs
+    from reliability_assets.reference.definitions import defs
 
     text = default_yaml(defs.resolve_job_def("reference_pipeline"))
     prefilled = yaml.safe_load(text)
@@ -48,8 +48,8 @@ def test_the_reference_launchpad_prefills_the_source_and_no_internals() -> None:
 
 
 def test_the_api_source_prefills_nothing_and_the_generator_stays_as_it_is() -> None:
-    from reliability_assets.analytics.raw_sources import ApiSource, SyntheticSource
-    from resources.api import ResilientAPI
+    from reliability_assets.reference.analytics.raw_sources import ApiSource, SyntheticSource
+    from reliability_assets.resources.api import ResilientAPI
 
     generator = SyntheticSource(scenario="drifted")
     api = ApiSource(api=ResilientAPI(base_url="http://127.0.0.1:9"))

@@ -9,8 +9,8 @@ import time
 import pytest
 from pydantic import BaseModel, Field
 
-from resources.llm import LLMEndpoint, ResilientLLM
-from resources.store import ReliabilityStore
+from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
+from reliability_assets.resources.store import ReliabilityStore
 from tests.fake_openai import FakeOpenAI, Fault
 
 PRIMARY, SECONDARY, LOCAL = "gpt-4o-mini", "gpt-4o", "llama3"

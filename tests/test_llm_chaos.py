@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
+from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
 from reliability_assets.testing.fake_openai import FakeOpenAI, stub_answer
-from resources.llm import LLMEndpoint, ResilientLLM
 
 MESSAGES = [{"role": "user", "content": "Say something."}]
 
@@ -27,7 +27,7 @@ def ask(llm: ResilientLLM, chaos: str | None = None):
 @pytest.fixture
 def offline(tmp_path, monkeypatch: pytest.MonkeyPatch) -> ResilientLLM:
     """The reference LLM with no variable set: every OpenAI tier skipped, as on a laptop with no key."""
-    from reliability_assets.settings import reference_llm
+    from reliability_assets.reference.settings import reference_llm
 
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RELIABILITY_CHAOS", "RELIABILITY_LLM_LOCAL_URL"):
         monkeypatch.delenv(name, raising=False)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from resources.llm import LLMEndpoint, ResilientLLM
-from resources.resilience import CircuitBreaker
-from resources.resilience.breaker import BreakerConfig
-from resources.store import ReliabilityStore
+from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
+from reliability_assets.resources.resilience import CircuitBreaker
+from reliability_assets.resources.resilience.breaker import BreakerConfig
+from reliability_assets.resources.store import ReliabilityStore
 from tests import test_llm
 from tests.fake_openai import Fault
 from tests.test_llm import MESSAGES, PRIMARY, SECONDARY, Brief, ask, make_llm
@@ -135,7 +135,7 @@ def test_a_call_interrupted_by_a_base_exception_releases_its_probe(server, tmp_p
     def interrupt(*_a, **_k):
         raise Stop()
 
-    from resources.resilience import Deadline, call_endpoint
+    from reliability_assets.resources.resilience import Deadline, call_endpoint
 
     with pytest.raises(Stop):
         call_endpoint(interrupt, endpoint="primary", deadline=Deadline(5), timeout_s=1, breaker=breaker)

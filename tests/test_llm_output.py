@@ -43,8 +43,8 @@ def test_structured_output_requests_a_strict_json_schema_through_the_sdk() -> No
     """The request body a json_schema tier sends (built with openai's public ``openai.lib`` helper)."""
     import openai
 
+    from reliability_assets.resources.llm_request import send
     from reliability_assets.testing.fake_openai import FakeOpenAI
-    from resources.llm_request import send
 
     messages = [{"role": "user", "content": "Judge."}]
     with FakeOpenAI() as server:

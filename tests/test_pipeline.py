@@ -5,8 +5,8 @@ import re
 import duckdb
 import pytest
 
-from reliability_assets.analytics.model import AUC_FLOOR
 from reliability_assets.check_history import STANDING_KEY
+from reliability_assets.reference.analytics.model import AUC_FLOOR
 from tests.support import ASSET_NAMES, CHECK_NAMES, check_results, materialized
 
 
@@ -144,9 +144,9 @@ def test_same_data_same_model_version(reference_runs, scenario, tmp_path) -> Non
 
 def test_auc_gate_stops_a_model_without_signal() -> None:
     """The gate can fail: the same features with shuffled labels train a model the check refuses."""
-    from reliability_assets.analytics.features import compute_customer_features
-    from reliability_assets.analytics.generator import AS_OF, generate
-    from reliability_assets.analytics.model import churn_model_auc_floor, train_churn_model
+    from reliability_assets.reference.analytics.features import compute_customer_features
+    from reliability_assets.reference.analytics.generator import AS_OF, generate
+    from reliability_assets.reference.analytics.model import churn_model_auc_floor, train_churn_model
 
     data = generate(seed=7, size=5_000)
     features = compute_customer_features(data.customers, data.orders, as_of=AS_OF)
@@ -160,8 +160,8 @@ def test_auc_gate_stops_a_model_without_signal() -> None:
 def test_the_summary_is_written_by_the_model_when_one_answers(tmp_path) -> None:
     from dagster import instance_for_test
 
-    from reliability_assets.analytics.summary import ExecutiveBrief, Insight
-    from resources.llm import LLMEndpoint, ResilientLLM
+    from reliability_assets.reference.analytics.summary import ExecutiveBrief, Insight
+    from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
     from tests.fake_openai import FakeOpenAI, Fault
     from tests.support import run_reference
 

@@ -32,19 +32,19 @@ from dagster import (
     execute_job,
 )
 
-from reliability_assets.analytics import SyntheticSource
-from reliability_assets.analytics.summary import ExecutiveBrief, Insight
-from reliability_assets.cli import init_home
-from reliability_assets.definitions import build_defs
 from reliability_assets.deploy import TEMPLATE, postgres_environment
+from reliability_assets.home import init_home
 from reliability_assets.incidents import IncidentLog
+from reliability_assets.reference.analytics import SyntheticSource
+from reliability_assets.reference.analytics.summary import ExecutiveBrief, Insight
+from reliability_assets.reference.definitions import build_defs
 from reliability_assets.remediation import ACTION_TAG, REMEDIATES_TAG
 from reliability_assets.remediation_plans import PlanBook
-from resources.llm import LLMEndpoint, ResilientLLM
-from resources.reliability import ReliabilityStoreResource
-from resources.resilience import CircuitBreaker
-from resources.storage import storage_resources
-from resources.store import ReliabilityStore
+from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
+from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.resilience import CircuitBreaker
+from reliability_assets.resources.storage import storage_resources
+from reliability_assets.resources.store import ReliabilityStore
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.support import BIN, REPO
 from tests.support import evaluate_check_sensor as tick

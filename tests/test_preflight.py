@@ -20,11 +20,11 @@ from dagster import (
 from pydantic import BaseModel
 
 from reliability_assets import remediation
-from resources.llm import LLMEndpoint, ResilientLLM
-from resources.reliability import ReliabilityStoreResource
-from resources.spool import spool_path
-from resources.store import ReliabilityStore
-from resources.store_url import StoreConfigError, StoreUnavailable
+from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
+from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.spool import spool_path
+from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.resources.store_url import StoreConfigError, StoreUnavailable
 from tests.support import BIN, REPO, postgres_unreachable
 
 DEAD_POSTGRES = "postgresql+psycopg://app:s3cretpw@127.0.0.1:1/test"
@@ -38,7 +38,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 def _load(home: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     """Load the code location as ``dagster dev`` does, in a fresh interpreter."""
     return subprocess.run(
-        [str(BIN / "python"), "-c", "import reliability_assets.definitions"],
+        [str(BIN / "python"), "-c", "import reliability_assets.reference.definitions"],
         cwd=REPO,
         env=_env(home, **extra),
         capture_output=True,
@@ -74,7 +74,7 @@ def _execute(home: Path, config: dict, tags: dict, **env: str) -> DagsterInstanc
     (home / "run.json").write_text(json.dumps(config))
     subprocess.run(
         [
-            *(str(BIN / "dagster"), "job", "execute", "-m", "reliability_assets.definitions"),
+            *(str(BIN / "dagster"), "job", "execute", "-m", "reliability_assets.reference.definitions"),
             *("-j", "reference_pipeline", "-c", str(home / "run.json"), "--tags", json.dumps(tags)),
         ],
         cwd=REPO,
@@ -196,9 +196,9 @@ def test_a_request_nobody_serves_while_the_store_is_down_is_spooled_then_moved_i
 def test_valid_launchpad_values_pass_the_preflight_and_enum_typos_never_launch() -> None:
     from dagster import DagsterInvalidConfigError, validate_run_config
 
-    from reliability_assets.definitions import defs, location_resources
     from reliability_assets.preflight import resource_problems
-    from reliability_assets.settings import load_settings, reference_source
+    from reliability_assets.reference.definitions import defs, location_resources
+    from reliability_assets.reference.settings import load_settings, reference_source
 
     resources = location_resources(reference_source(load_settings()))
     good = {"llm": {"config": {"chaos": "off", "deadline_s": 5, "endpoints": [{"name": "x", "model": "m"}]}}}
@@ -236,7 +236,7 @@ defs = Definitions(assets=[slow], jobs=[define_asset_job("slow_job")], executor=
 def test_the_default_in_process_executor_still_honours_pools(tmp_path: Path) -> None:
     """Two runs at once of a job whose step is in a pool with one slot: with the default executor (one
     process per run, no ``execution`` config) the steps never overlap and Dagster says one was blocked."""
-    from reliability_assets.cli import init_home
+    from reliability_assets.home import init_home
 
     home = init_home(tmp_path / "home")
     (tmp_path / "pool_defs.py").write_text(POOL_DEFS)

@@ -10,7 +10,7 @@ import pytest
 from dagster import MetadataValue, TableRecord
 from sqlalchemy import text
 
-from resources.redaction import (
+from reliability_assets.resources.redaction import (
     MASK,
     redact,
     redact_metadata,
@@ -19,7 +19,7 @@ from resources.redaction import (
     register,
     register_env,
 )
-from resources.store import ReliabilityStore
+from reliability_assets.resources.store import ReliabilityStore
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("reliability_assets", "resources", "sensors")

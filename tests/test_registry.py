@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reliability_assets.registry import ModelRegistry, NoRollbackTarget, PromotionRefused
-from resources.store import ReliabilityStore
+from reliability_assets.resources.store import ReliabilityStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -188,7 +188,7 @@ def test_tables_are_created_when_the_engine_was_built_before_the_import(tmp_path
     code = f"""
 import sys
 from sqlalchemy import inspect
-from resources.store import ReliabilityStore
+from reliability_assets.resources.store import ReliabilityStore
 store = ReliabilityStore({url!r})
 assert "reliability_assets.registry" not in sys.modules
 assert "model_versions" in inspect(store.engine).get_table_names()  # the migrations made every table

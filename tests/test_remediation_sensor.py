@@ -22,9 +22,9 @@ from dagster import (
 )
 
 from reliability_assets.alerts import AlertRouter
-from reliability_assets.analytics.champion import MODEL_NAME
-from reliability_assets.definitions import build_defs
 from reliability_assets.incidents import IncidentLog
+from reliability_assets.reference.analytics.champion import MODEL_NAME
+from reliability_assets.reference.definitions import build_defs
 from reliability_assets.registry import ModelRegistry
 from reliability_assets.remediation import (
     ACTION_TAG,
@@ -37,9 +37,9 @@ from reliability_assets.remediation import (
     reliability_policy,
 )
 from reliability_assets.remediation_plans import PlanBook
-from resources.reliability import ReliabilityStoreResource
-from resources.store import ReliabilityStore
-from sensors.check_failures import build_check_failure_sensor
+from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.sensors.check_failures import build_check_failure_sensor
 from tests.support import evaluate_check_sensor as tick
 from tests.support import reference_resources, run_reference
 

@@ -19,7 +19,7 @@ import pytest
 from dagster import DagsterInstance, FilesystemIOManager, asset, materialize
 
 from reliability_assets.checks.drift import build_drift_check
-from resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.reliability import ReliabilityStoreResource
 from tests.support import REPO
 
 
@@ -50,7 +50,7 @@ def stop(process: subprocess.Popen[str]) -> int:
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`reliability reports serve` on the reports directory of this test's drift check."""
     root = tmp_path / "reports"
-    process, url = start("reliability_assets.cli", "reports", "serve", "--dir", str(root))
+    process, url = start("reliability_assets.reference.cli", "reports", "serve", "--dir", str(root))
     yield url, root
     assert stop(process) == 0
 

@@ -12,9 +12,9 @@ from dagster import (
 
 from reliability_assets.alerts import AlertRouter
 from reliability_assets.incidents import IncidentLog
-from resources.reliability import ReliabilityStoreResource
-from resources.store import ReliabilityStore
-from sensors.run_outcomes import RUN_FAILURE_CHECK, build_run_outcome_sensors
+from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.sensors.run_outcomes import RUN_FAILURE_CHECK, build_run_outcome_sensors
 from tests.support import evaluate_run_outcome_sensor
 
 SHOULD_FAIL = {"now": True}

@@ -61,26 +61,25 @@ def test_report_shows_the_failure_its_mttr_and_its_auto_resolution(corrupted_hom
 
 
 def test_the_scorecard_asset_renders_a_table_and_a_chart(corrupted_home, monkeypatch) -> None:
+    """Materialized as a user does, from the code location (whose asset graph it scores)."""
     home, _ = corrupted_home
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env.pop("RELIABILITY_STORE_URL", None)
+    command = [str(BIN / "dagster"), "asset", "materialize", "-m", "reliability_assets.reference.definitions"]
+    done = subprocess.run(
+        [*command, "--select", "reliability_scorecard"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.delenv("RELIABILITY_STORE_URL", raising=False)
-    from reliability_assets.definitions import build_defs
-    from tests.support import reference_resources
-
-    resources = reference_resources("clean", home)
-    resources.pop("reliability")  # the default: the store under DAGSTER_HOME the scenario used
-    from resources.reliability import ReliabilityStoreResource
-
-    resources["reliability"] = ReliabilityStoreResource(reports_dir=str(home / "reports"))
-    defs = build_defs(resources)
     with DagsterInstance.get() as instance:
-        job = defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(
-            instance=instance, asset_selection=[AssetKey("reliability_scorecard")]
-        )
-    assert result.success
-    (event,) = result.get_asset_materialization_events()
-    metadata = event.materialization.metadata
+        event = instance.get_latest_materialization_event(AssetKey("reliability_scorecard"))
+    assert event is not None and event.asset_materialization is not None
+    metadata = event.asset_materialization.metadata
     assert re.search(r"\| customers +\| +3 \|", metadata["scorecard (markdown)"].value)
     table = {r.data["asset"]: r.data for r in metadata["scorecard table"].value.records}
     assert table["customers"]["uptime %"] == 66.67 and table["customers"]["degraded %"] == 33.33

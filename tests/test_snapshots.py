@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from dagster import Failure, instance_for_test, materialize
 
-from reliability_assets.analytics import ApiSource, customers
-from reliability_assets.analytics import raw_sources as raw_sources_module
-from reliability_assets.analytics.raw_sources import (
+from reliability_assets.reference.analytics import ApiSource, customers
+from reliability_assets.reference.analytics import raw_sources as raw_sources_module
+from reliability_assets.reference.analytics.raw_sources import (
     EARLIEST_DATE,
     LATEST_DATE,
     MAX_AMOUNT,
@@ -24,11 +24,17 @@ from reliability_assets.analytics.raw_sources import (
     OrderRecord,
     build_frame,
 )
-from reliability_assets.data_api import OUT_OF_RANGE_ID, DataAPI
-from resources.api import INT64_MAX, MAX_TEXT_LENGTH, BoundedRecord, ResilientAPI, validate_records
-from resources.reliability import ReliabilityStoreResource
-from resources.storage import storage_resources
-from resources.store import ReliabilityStore, quarantined
+from reliability_assets.reference.data_api import OUT_OF_RANGE_ID, DataAPI
+from reliability_assets.resources.api import (
+    INT64_MAX,
+    MAX_TEXT_LENGTH,
+    BoundedRecord,
+    ResilientAPI,
+    validate_records,
+)
+from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.storage import storage_resources
+from reliability_assets.resources.store import ReliabilityStore, quarantined
 from tests.support import check_results, materialized
 
 SIZE = 300

@@ -21,10 +21,16 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from reliability_assets.cli import main
-from resources.migrations import HEAD, SCRIPT_LOCATION, VERSION_TABLE, alembic_config, stored_revision
-from resources.store import ReliabilityStore, metadata
-from resources.store_url import StoreUnavailable
+from reliability_assets.reference.cli import main
+from reliability_assets.resources.migrations import (
+    HEAD,
+    SCRIPT_LOCATION,
+    VERSION_TABLE,
+    alembic_config,
+    stored_revision,
+)
+from reliability_assets.resources.store import ReliabilityStore, metadata
+from reliability_assets.resources.store_url import StoreUnavailable
 from tests.support import POSTGRES_URL, REPO, postgres_unreachable
 
 PACKAGES = ("resources", "reliability_assets", "sensors")
@@ -33,16 +39,19 @@ PACKAGES = ("resources", "reliability_assets", "sensors")
 def _table_modules() -> list[str]:
     """Every module that registers tables on the store's metadata (imports ``metadata`` from
     ``resources.store``), found in the source so a new one cannot be missed."""
-    found = ["resources.store"]
+    found = ["reliability_assets.resources.store"]
     for package in PACKAGES:
         for path in sorted((REPO / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 if (
                     isinstance(node, ast.ImportFrom)
-                    and node.module == "resources.store"
+                    and node.module == "reliability_assets.resources.store"
                     and any(alias.name == "metadata" for alias in node.names)
                 ):
-                    found.append(".".join(path.relative_to(REPO).with_suffix("").parts))
+                    parts = path.relative_to(REPO).with_suffix("").parts
+                    # resources/ and sensors/ install as reliability_assets.resources and .sensors
+                    prefix = () if parts[0] == "reliability_assets" else ("reliability_assets",)
+                    found.append(".".join((*prefix, *parts)))
     return found
 
 
@@ -273,7 +282,10 @@ def test_a_store_a_newer_release_migrated_still_opens(tmp_path: Path) -> None:
     engine = ReliabilityStore(url).engine
     with engine.begin() as connection:
         connection.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999_future'"))
-    code = f"from resources.store import ReliabilityStore; ReliabilityStore({url!r}).dead_letters()"
+    code = (
+        "from reliability_assets.resources.store import ReliabilityStore; "
+        f"ReliabilityStore({url!r}).dead_letters()"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert f"newer than this code's {HEAD}: not migrating" in done.stderr

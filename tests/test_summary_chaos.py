@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from dagster import AssetSelection, instance_for_test
 
-from reliability_assets.policy import CHAOS_TAG
+from reliability_assets.reference.policy import CHAOS_TAG
 from reliability_assets.testing.fake_openai import offline_llm_env
 from tests.support import check_results, materialized, run_reference
 
@@ -34,7 +34,7 @@ def fake_url() -> Iterator[str]:
 def test_the_chaos_tag_shows_on_the_summary_offline_and_fails_over_on_the_fake(
     tmp_path, monkeypatch: pytest.MonkeyPatch, fake_url: str
 ) -> None:
-    from reliability_assets.settings import reference_llm
+    from reliability_assets.reference.settings import reference_llm
 
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RELIABILITY_CHAOS", "RELIABILITY_LLM_LOCAL_URL"):
         monkeypatch.delenv(name, raising=False)

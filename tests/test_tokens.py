@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from resources import tokens
-from resources.tokens import TokenCount, count_messages, count_tokens, trim_to_tokens
+from reliability_assets.resources import tokens
+from reliability_assets.resources.tokens import TokenCount, count_messages, count_tokens, trim_to_tokens
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENGLISH = (
@@ -127,7 +127,7 @@ def test_counting_is_offline_and_lazy(tmp_path: Path) -> None:
                 os._exit(3)
 
         sys.addaudithook(forbid_network)
-        from resources.tokens import count_tokens
+        from reliability_assets.resources.tokens import count_tokens
         lazy = "bpe_openai" not in sys.modules
         out = {m: list(count_tokens("hello world", model=m)) for m in ("gpt-4", "gpt-4o-mini")}
         print(json.dumps({"lazy": lazy, "counts": out}))

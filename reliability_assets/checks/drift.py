@@ -67,9 +67,9 @@ from reliability_assets.checks.drift_eval import (
     evaluate_drift,
     frame_problems,
 )
-from reliability_assets.policy import COMPUTE_RETRY
-from resources.redaction import redact, redact_metadata
-from resources.reliability import ReliabilityStoreResource
+from reliability_assets.defaults import COMPUTE_RETRY
+from reliability_assets.resources.redaction import redact, redact_metadata
+from reliability_assets.resources.reliability import ReliabilityStoreResource
 
 #: A pinned baseline: a frame, a Parquet/CSV file, or a function of the check's context returning a frame.
 Baseline: TypeAlias = pd.DataFrame | str | Path | Callable[[AssetCheckExecutionContext], pd.DataFrame]

@@ -75,7 +75,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from resources.redaction import RedactedMessage
+from reliability_assets.resources.redaction import RedactedMessage
 
 #: Evidently 0.7's drift methods (``stattest`` names), so overrides are checked when Definitions load,
 #: without importing Evidently (~3 s). tests/test_drift_checks.py keeps this in step with Evidently.

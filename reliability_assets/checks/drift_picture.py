@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from reliability_assets.checks.drift_eval import ColumnDrift, finite_mask
-from resources.redaction import redact_text
+from reliability_assets.resources.redaction import redact_text
 
 MAX_COLUMNS = 8
 SAMPLE_SIZE = 5_000

@@ -38,8 +38,8 @@ from dagster import (
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from reliability_assets.checks.gx_tables import describe, failed_table, markdown_table
-from reliability_assets.policy import COMPUTE_RETRY
-from resources.redaction import RedactedMessage, redact, redact_metadata, redact_text
+from reliability_assets.defaults import COMPUTE_RETRY
+from reliability_assets.resources.redaction import RedactedMessage, redact, redact_metadata, redact_text
 
 Severity = Literal["critical", "warning", "info"]
 RESULT_FORMATS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")

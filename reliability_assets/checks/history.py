@@ -28,9 +28,9 @@ from dagster import (
     multi_asset_check,
 )
 
+from reliability_assets.defaults import COMPUTE_RETRY
 from reliability_assets.metadata import column_schema
-from reliability_assets.policy import COMPUTE_RETRY
-from resources.redaction import redact, redact_metadata
+from reliability_assets.resources.redaction import redact, redact_metadata
 
 ROW_COUNT, COLUMN_SCHEMA = "dagster/row_count", "dagster/column_schema"
 _SEVERITIES = {"error": AssetCheckSeverity.ERROR, "warn": AssetCheckSeverity.WARN}

@@ -28,12 +28,13 @@ from dagster.components import (
 
 from reliability_assets.components._scaffold import TemplateScaffolder
 from reliability_assets.resource_keys import LLM_KEY
+from reliability_assets.resources.redaction import RedactedMessage
 
 #: ``{{ env.NAME }}`` or ``{{ env('NAME') }}``: the only accepted form of a key in YAML.
 _ENV_REFERENCE = re.compile(r"""^\s*\{\{\s*env(?:\.(\w+)|\(\s*['"](\w+)['"]\s*\))\s*\}\}\s*$""")
 
 
-class SecretInYamlError(ValueError):
+class SecretInYamlError(RedactedMessage, ValueError):
     """A literal secret in ``defs.yaml``; the message never repeats it."""
 
 

@@ -88,7 +88,7 @@ class LiveDagster:
     def start(self, *, timeout_s: float = 240.0) -> LiveDagster:
         from dagster import DagsterInstance
 
-        from reliability_assets.cli import init_home
+        from reliability_assets.home import init_home
 
         init_home(self.home)
         # Create the instance's databases before two processes race to (dagster-io/dagster#27390).

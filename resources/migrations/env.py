@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import context
 
-from resources.migrations import VERSION_TABLE
+from reliability_assets.resources.migrations import VERSION_TABLE
 
 config = context.config
 target_metadata = config.attributes.get("target_metadata")
@@ -36,7 +36,7 @@ def run() -> None:
         return
     connection = config.attributes.get("connection")
     if connection is None:
-        from resources.store import ReliabilityStore
+        from reliability_assets.resources.store import ReliabilityStore
 
         # Opening the store migrates it already; this path serves alembic commands run without one.
         connection = ReliabilityStore(config.get_main_option("sqlalchemy.url") or None).engine.connect()

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from resources.store import ReliabilityStore
+    from reliability_assets.resources.store import ReliabilityStore
 
 
 class BreakerState(StrEnum):

@@ -25,10 +25,10 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from time import time
 
-from resources.redaction import RedactedMessage
+from reliability_assets.resources.redaction import RedactedMessage
 
 
-class Action(StrEnum):
+class CallAction(StrEnum):
     retry = "retry"
     wait_retry_after = "wait_retry_after"
     failover = "failover"
@@ -40,7 +40,7 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    action: Action
+    action: CallAction
     reason: str
     retry_after_s: float | None = None
     breaker_failure: bool = False
@@ -50,32 +50,32 @@ class Decision:
 class ReliabilityError(RedactedMessage, Exception):
     """Failures our own code detects; each subclass is one row of the table."""
 
-    action: Action = Action.failover
+    action: CallAction = CallAction.failover
     breaker_failure = False
 
 
 class MalformedResponse(ReliabilityError):
     """A 200 whose body is not what the API promises (truncated JSON, no ``choices``)."""
 
-    action, breaker_failure = Action.retry, True
+    action, breaker_failure = CallAction.retry, True
 
 
 class SchemaInvalid(ReliabilityError):
-    action = Action.reask
+    action = CallAction.reask
 
 
 class OutputTruncated(ReliabilityError):
-    action = Action.raise_max_tokens
+    action = CallAction.raise_max_tokens
 
 
 class NeedsHumanReview(ReliabilityError):
     """Content filter, refusal, or a prompt the injection screen blocked."""
 
-    action = Action.human_review
+    action = CallAction.human_review
 
 
 class CircuitOpen(ReliabilityError):
-    action = Action.failover
+    action = CallAction.failover
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -110,27 +110,27 @@ def classify_status(
     """An HTTP error response, by status and the provider's error code."""
     label = f"HTTP {status}" + (f" {code}" if code else "")
     if status == 429 and code == "insufficient_quota":
-        return Decision(Action.failover, f"{label}: quota exhausted, retrying cannot help", status=status)
+        return Decision(CallAction.failover, f"{label}: quota exhausted, retrying cannot help", status=status)
     if status == 429:
         wait = retry_after_seconds(headers)
         return Decision(
-            Action.wait_retry_after, f"{label}: rate limited", wait, breaker_failure=True, status=status
+            CallAction.wait_retry_after, f"{label}: rate limited", wait, breaker_failure=True, status=status
         )
     if status in (401, 403):
-        return Decision(Action.failover, f"{label}: credentials refused", status=status)
+        return Decision(CallAction.failover, f"{label}: credentials refused", status=status)
     if status == 404:
-        return Decision(Action.failover, f"{label}: model or endpoint not found", status=status)
+        return Decision(CallAction.failover, f"{label}: model or endpoint not found", status=status)
     if status == 400 and code == "context_length_exceeded":
         return Decision(
-            Action.trim_or_escalate, f"{label}: input longer than the context window", status=status
+            CallAction.trim_or_escalate, f"{label}: input longer than the context window", status=status
         )
     if status >= 500 and (wait := retry_after_seconds(headers)) is not None:  # RFC 9110: same meaning
         return Decision(
-            Action.wait_retry_after, f"{label}: unavailable", wait, breaker_failure=True, status=status
+            CallAction.wait_retry_after, f"{label}: unavailable", wait, breaker_failure=True, status=status
         )
     if status in (408, 409) or status >= 500:
-        return Decision(Action.retry, f"{label}: transient", breaker_failure=True, status=status)
-    return Decision(Action.failover, f"{label}: request rejected", status=status)
+        return Decision(CallAction.retry, f"{label}: transient", breaker_failure=True, status=status)
+    return Decision(CallAction.failover, f"{label}: request rejected", status=status)
 
 
 def failure_class(decision: Decision) -> str:
@@ -149,15 +149,15 @@ def classify(error: BaseException) -> Decision:
             error.action, str(error) or type(error).__name__, breaker_failure=error.breaker_failure
         )
     if isinstance(error, json.JSONDecodeError):  # the openai SDK raises it raw on a truncated 200 body
-        return Decision(Action.retry, f"malformed JSON from provider: {error.msg}", breaker_failure=True)
+        return Decision(CallAction.retry, f"malformed JSON from provider: {error.msg}", breaker_failure=True)
     module = type(error).__module__.split(".")[0]
     if module == "openai":
         return _classify_openai(error)
     if module in ("httpx", "httpx2", "httpcore", "httpcore2"):
         return _classify_httpx(error)
     if isinstance(error, (TimeoutError, ConnectionError)):
-        return Decision(Action.retry, f"{type(error).__name__}: {error}", breaker_failure=True)
-    return Decision(Action.failover, f"unexpected {type(error).__name__}: {error}", breaker_failure=True)
+        return Decision(CallAction.retry, f"{type(error).__name__}: {error}", breaker_failure=True)
+    return Decision(CallAction.failover, f"unexpected {type(error).__name__}: {error}", breaker_failure=True)
 
 
 def _classify_openai(error: BaseException) -> Decision:
@@ -169,16 +169,16 @@ def _classify_openai(error: BaseException) -> Decision:
             error.status_code, error.response.headers, code if isinstance(code, str) else None
         )
     if isinstance(error, openai.APITimeoutError):
-        return Decision(Action.retry, "timeout", breaker_failure=True)
+        return Decision(CallAction.retry, "timeout", breaker_failure=True)
     if isinstance(error, openai.APIConnectionError):
-        return Decision(Action.retry, f"connection error: {error}", breaker_failure=True)
+        return Decision(CallAction.retry, f"connection error: {error}", breaker_failure=True)
     if isinstance(error, openai.LengthFinishReasonError):
-        return Decision(Action.raise_max_tokens, "finish_reason=length: output cut at max_tokens")
+        return Decision(CallAction.raise_max_tokens, "finish_reason=length: output cut at max_tokens")
     if isinstance(error, openai.ContentFilterFinishReasonError):
-        return Decision(Action.human_review, "finish_reason=content_filter")
+        return Decision(CallAction.human_review, "finish_reason=content_filter")
     if isinstance(error, openai.APIResponseValidationError):
-        return Decision(Action.retry, f"malformed response: {error}", breaker_failure=True)
-    return Decision(Action.failover, f"{type(error).__name__}: {error}", breaker_failure=True)
+        return Decision(CallAction.retry, f"malformed response: {error}", breaker_failure=True)
+    return Decision(CallAction.failover, f"{type(error).__name__}: {error}", breaker_failure=True)
 
 
 def _classify_httpx(error: BaseException) -> Decision:
@@ -187,8 +187,8 @@ def _classify_httpx(error: BaseException) -> Decision:
         response = error.response  # type: ignore[attr-defined]
         return classify_status(response.status_code, response.headers, _error_code(response))
     if "Timeout" in name:
-        return Decision(Action.retry, f"timeout ({name})", breaker_failure=True)
-    return Decision(Action.retry, f"transport error ({name}): {error}", breaker_failure=True)
+        return Decision(CallAction.retry, f"timeout ({name})", breaker_failure=True)
+    return Decision(CallAction.retry, f"transport error ({name}): {error}", breaker_failure=True)
 
 
 def _error_code(response: object) -> str | None:

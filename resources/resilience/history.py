@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import JSON, Column, Float, String, Table
 
-from resources.store import ReliabilityStore, ensure_tables, metadata
+from reliability_assets.resources.store import ReliabilityStore, ensure_tables, metadata
 
 endpoint_history = Table(
     "endpoint_history",

@@ -21,14 +21,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from resources.redaction import RedactedMessage
-from resources.resilience.breaker import BreakerState, CircuitBreaker
-from resources.resilience.classify import Action, CircuitOpen, Decision, classify, failure_class
-from resources.resilience.deadline import Deadline
-from resources.resilience.ratelimit import RateLimiter
+from reliability_assets.resources.redaction import RedactedMessage
+from reliability_assets.resources.resilience.breaker import BreakerState, CircuitBreaker
+from reliability_assets.resources.resilience.classify import (
+    CallAction,
+    CircuitOpen,
+    Decision,
+    classify,
+    failure_class,
+)
+from reliability_assets.resources.resilience.deadline import Deadline
+from reliability_assets.resources.resilience.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from resources.resilience.history import History
+    from reliability_assets.resources.resilience.history import History
 
 T = TypeVar("T")
 EventHook = Callable[..., None]
@@ -140,7 +146,7 @@ def call_endpoint(
         wait = limiter.try_acquire(tokens)
         while wait > 0:
             if not deadline.allows_wait(wait, reserve=MIN_ATTEMPT_S):
-                raise fail(Decision(Action.failover, f"rate limit needs {wait:.2f}s, past the deadline"))
+                raise fail(Decision(CallAction.failover, f"rate limit needs {wait:.2f}s, past the deadline"))
             emit("wait", endpoint=endpoint, seconds=round(wait, 3), why="client rate limit")
             time.sleep(wait)
             waited += wait
@@ -161,7 +167,7 @@ def call_endpoint(
             if attempts:
                 wait_for_limiter()
             if deadline.remaining() < MIN_ATTEMPT_S:
-                raise fail(Decision(Action.failover, "deadline reached"))
+                raise fail(Decision(CallAction.failover, "deadline reached"))
             if history is not None and not probing:
                 timeout, timeout_why = history.timeout(timeout_s)
             else:
@@ -199,15 +205,15 @@ def call_endpoint(
                         limiter.block_for(decision.retry_after_s)
                     if breaker is not None:  # other processes hold off too, for exactly that long
                         breaker.open_for(decision.retry_after_s, decision.reason)
-                retryable = decision.action in (Action.retry, Action.wait_retry_after)
+                retryable = decision.action in (CallAction.retry, CallAction.wait_retry_after)
                 if not retryable or len(attempts) >= max_attempts:
                     raise fail(decision) from error
-                if decision.action is Action.wait_retry_after and decision.retry_after_s is not None:
+                if decision.action is CallAction.wait_retry_after and decision.retry_after_s is not None:
                     wait, why = decision.retry_after_s, "Retry-After"
                 else:
                     wait = backoff_s(len(attempts), initial=backoff_initial_s, maximum=backoff_max_s)
                     why = "backoff"
-                if history is not None and decision.action is Action.retry:
+                if history is not None and decision.action is CallAction.retry:
                     retry, facts = history.should_retry(
                         failure, wait_s=wait, timeout_s=timeout, failover_s=failover_s
                     )
@@ -215,12 +221,12 @@ def call_endpoint(
                     if not retry:
                         odds = f"retry_p {facts['retry_p']} after {failure}"
                         raise fail(
-                            Decision(Action.failover, f"{decision.reason}; history: fail over ({odds})")
+                            Decision(CallAction.failover, f"{decision.reason}; history: fail over ({odds})")
                         ) from error
                 if not deadline.allows_wait(wait, reserve=MIN_ATTEMPT_S):
                     raise fail(
                         Decision(
-                            Action.failover,
+                            CallAction.failover,
                             f"{decision.reason}; {why} {wait:.2f}s is past the deadline",
                             decision.retry_after_s,
                             status=decision.status,

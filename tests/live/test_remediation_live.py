@@ -22,15 +22,15 @@ import pytest
 from dagster import AssetKey, DagsterEventType, RunsFilter
 
 from reliability_assets.alerts import AlertRouter
-from reliability_assets.analytics.champion import MODEL_NAME
 from reliability_assets.check_history import run_evaluations
 from reliability_assets.incidents import IncidentLog
+from reliability_assets.reference.analytics.champion import MODEL_NAME
+from reliability_assets.reference.scenarios import plans_settled, run_config
 from reliability_assets.registry import ModelRegistry
 from reliability_assets.remediation import ACTION_TAG, REMEDIATES_TAG
 from reliability_assets.remediation_plans import PlanBook
-from reliability_assets.scenarios import plans_settled, run_config
+from reliability_assets.resources.store import ReliabilityStore
 from reliability_assets.testing.live import LiveDagster, hermetic_env, webhook_receiver
-from resources.store import ReliabilityStore
 from tests.support import BIN, REPO
 
 pytestmark = pytest.mark.live
@@ -206,7 +206,7 @@ def test_a_killed_cli_run_is_failed_by_run_monitoring_and_opens_an_incident(stor
     env = story.live.env
     # A CLI run has no code server watching it: only run monitoring (its max runtime) can fail it.
     tags = json.dumps({"dagster/max_runtime_seconds": "20", "test/phase": "cli"})
-    command = ["job", "execute", "-m", "reliability_assets.definitions", "-j", "reference_pipeline"]
+    command = ["job", "execute", "-m", "reliability_assets.reference.definitions", "-j", "reference_pipeline"]
     process = subprocess.Popen(
         [str(BIN / "dagster"), *command, "--tags", tags],
         cwd=REPO,

@@ -24,10 +24,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from reliability_assets.data_api import DataAPI
 from reliability_assets.incidents import IncidentLog
+from reliability_assets.reference.data_api import DataAPI
+from reliability_assets.resources.store import ReliabilityStore
 from reliability_assets.testing.live import LiveDagster, hermetic_env
-from resources.store import ReliabilityStore
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.support import BIN, REPO
 

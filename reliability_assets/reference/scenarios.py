@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reliability_assets.policy import CHAOS_TAG
+from reliability_assets.reference.policy import CHAOS_TAG
 
 SCENARIOS = ("clean", "drifted", "corrupted", "llm_down")
 FINAL = ("verified", "failed", "refused", "unnecessary")
@@ -32,8 +32,7 @@ def plans_settled(
 ) -> list[Any] | None:
     """The plans of ``run_id`` once the sensors have recorded every ``failed`` (asset, check) of it on an
     incident, planned for it (when ``wait_for_plan``) and every plan is final; None until then."""
-    from reliability_assets.incidents import IncidentLog
-    from reliability_assets.remediation_plans import PlanBook
+    from reliability_assets import IncidentLog, PlanBook
 
     plans = PlanBook(store).list(trigger_run_id=run_id)
     incidents = IncidentLog(store)
@@ -49,7 +48,7 @@ def settle(
     deadline = time.monotonic() + timeout_s
     while (plans := plans_settled(store, run_id, failed=failed, wait_for_plan=wait_for_plan)) is None:
         if time.monotonic() > deadline:
-            from reliability_assets.remediation_plans import PlanBook
+            from reliability_assets import PlanBook
 
             return PlanBook(store).list(trigger_run_id=run_id)
         time.sleep(1.0)
@@ -67,13 +66,17 @@ def run_scenario(
     """Launch, wait, let the sensors settle, summarize. ``on_progress(phase, run_id)`` hears each phase."""
     from dagster import AssetKey, DagsterInstance
 
-    from reliability_assets.alerts import AlertRouter
-    from reliability_assets.check_history import run_evaluations
-    from reliability_assets.definitions import defs
-    from reliability_assets.incidents import IncidentLog
-    from reliability_assets.launch import DagsterUI
-    from reliability_assets.remediation import Action, ReliabilityPolicy, policies_from
-    from resources.store import ReliabilityStore
+    from reliability_assets import (
+        AlertRouter,
+        DagsterUI,
+        IncidentLog,
+        ReliabilityPolicy,
+        ReliabilityStore,
+        RemediationAction,
+        policies_from,
+        run_evaluations,
+    )
+    from reliability_assets.reference.definitions import defs
 
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
@@ -93,7 +96,7 @@ def run_scenario(
     failed = [e for e in evaluations if not e.passed]
     acting = any(
         policies.get(AssetKey.from_user_string(e.asset), ReliabilityPolicy()).action_for(e.check)
-        in (Action.fallback, Action.rollback)
+        in (RemediationAction.fallback, RemediationAction.rollback)
         for e in failed
     )
     store = ReliabilityStore()

@@ -16,16 +16,16 @@ from functools import cache
 import pandas as pd
 from dagster import AssetCheckExecutionContext
 
-from reliability_assets.analytics.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from reliability_assets.analytics.generator import AS_OF, Scenario, generate
-from reliability_assets.checks.drift import build_drift_check
+from reliability_assets import build_drift_check
+from reliability_assets.reference.analytics.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from reliability_assets.reference.analytics.generator import AS_OF, Scenario, generate
 
 BASELINE_SEED = 1
 
 
 @cache
 def _clean_features(size: int) -> pd.DataFrame:
-    from reliability_assets.analytics.features import compute_customer_features
+    from reliability_assets.reference.analytics.features import compute_customer_features
 
     world = generate(seed=BASELINE_SEED, size=size, scenario=Scenario.clean)
     return compute_customer_features(world.customers, world.orders, as_of=AS_OF).merge(
@@ -35,7 +35,7 @@ def _clean_features(size: int) -> pd.DataFrame:
 
 @cache
 def _clean_scores(size: int) -> pd.DataFrame:
-    from reliability_assets.analytics.model import score_customers, train_churn_model
+    from reliability_assets.reference.analytics.model import score_customers, train_churn_model
 
     features = _clean_features(size)
     return score_customers(train_churn_model(features), features)
@@ -43,7 +43,7 @@ def _clean_scores(size: int) -> pd.DataFrame:
 
 def _size() -> int:
     # Imported here: settings imports this package (importing settings first would be circular).
-    from reliability_assets.settings import load_settings
+    from reliability_assets.reference.settings import load_settings
 
     return load_settings().size
 

@@ -13,9 +13,8 @@ import pandas as pd
 from dagster import ConfigurableResource, Failure, get_dagster_logger
 from pydantic import BaseModel, Field
 
-from reliability_assets.analytics.generator import RawData, Scenario, generate
-from resources.api import INT64_MAX, BoundedRecord, Pull, PullFailed, ResilientAPI
-from resources.redaction import redact_text
+from reliability_assets import BoundedRecord, Pull, PullFailed, ResilientAPI, redact_text
+from reliability_assets.reference.analytics.generator import RawData, Scenario, generate
 
 Table = Literal["customers", "orders"]
 Plan = Literal["free", "basic", "pro", "enterprise"]
@@ -29,7 +28,8 @@ EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(2099, 12, 31)
 MAX_AMOUNT = 1_000_000_000.0  # one order; also keeps sums of a whole table far from float overflow
 MAX_QUANTITY = 1_000_000
 
-Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
+#: Identifiers fit DuckDB and pandas int64.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Day = Annotated[date, Field(ge=EARLIEST_DATE, le=LATEST_DATE)]
 
 

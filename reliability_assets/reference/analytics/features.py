@@ -6,11 +6,9 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, asset
 
-from reliability_assets.analytics.generator import AS_OF, ORDER_WINDOW_DAYS
-from reliability_assets.metadata import table_metadata
-from reliability_assets.policy import COMPUTE_RETRY, OWNERS
-from reliability_assets.remediation import reliability_policy
-from resources.redaction import redact_metadata
+from reliability_assets import redact_metadata, reliability_policy, table_metadata
+from reliability_assets.reference.analytics.generator import AS_OF, ORDER_WINDOW_DAYS
+from reliability_assets.reference.policy import COMPUTE_RETRY, OWNERS
 
 NUMERIC_FEATURES = (
     "recency_days",

@@ -3,10 +3,9 @@
 import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, asset, asset_check
 
-from reliability_assets.analytics.generator import AS_OF
-from reliability_assets.metadata import table_metadata
-from reliability_assets.policy import COMPUTE_RETRY, DAILY, OWNERS
-from resources.redaction import redact, redact_metadata
+from reliability_assets import redact, redact_metadata, table_metadata
+from reliability_assets.reference.analytics.generator import AS_OF
+from reliability_assets.reference.policy import COMPUTE_RETRY, DAILY, OWNERS
 
 HIGH_RISK = 0.5
 ALL = "all"

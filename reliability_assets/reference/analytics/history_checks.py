@@ -1,6 +1,6 @@
 """Volume and schema-change checks on the raw tables, judged against their own recent history."""
 
-from reliability_assets.checks.history import build_schema_check, build_volume_check
+from reliability_assets import build_schema_check, build_volume_check
 
 #: A 25% move in a day's customers or orders is worth a person's look (the drifted scenario's orders
 #: fall 30%), but volume alone is not proof of bad data: WARN, never blocking.

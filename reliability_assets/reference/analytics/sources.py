@@ -24,12 +24,23 @@ from dagster import (
     asset,
 )
 
-from reliability_assets.analytics.raw_sources import MAX_QUARANTINED_SHARE, RawSource, SourceLoad, Table
-from reliability_assets.metadata import table_metadata
-from reliability_assets.policy import CHAOS_TAG, DAILY, DAILY_FAIL, OWNERS, STEP_RETRY
-from reliability_assets.remediation import ACTION_TAG, REASON_TAG, reliability_policy
-from resources.redaction import redact, redact_metadata, redact_text
-from resources.reliability import ReliabilityStoreResource
+from reliability_assets import (
+    ACTION_TAG,
+    REASON_TAG,
+    ReliabilityStoreResource,
+    redact,
+    redact_metadata,
+    redact_text,
+    reliability_policy,
+    table_metadata,
+)
+from reliability_assets.reference.analytics.raw_sources import (
+    MAX_QUARANTINED_SHARE,
+    RawSource,
+    SourceLoad,
+    Table,
+)
+from reliability_assets.reference.policy import CHAOS_TAG, DAILY, DAILY_FAIL, OWNERS, STEP_RETRY
 
 LAST_GOOD = "last_good"
 
@@ -121,12 +132,17 @@ def _raw_asset(table: Table, description: str) -> AssetsDefinition:
     def _load(
         context: AssetExecutionContext, source: RawSource, reliability: ReliabilityStoreResource
     ) -> Iterator[Output | AssetCheckResult]:
-        from reliability_assets import kept_frames
-        from reliability_assets.check_history import lineage_passed, upstream_of
+        from reliability_assets import (
+            active_frame,
+            lineage_passed,
+            save_candidate,
+            settle_candidates,
+            upstream_of,
+        )
 
         store, run_id = reliability.store, context.run.run_id
         upstream = upstream_of(context, AssetKey(table))
-        kept_frames.settle_candidates(
+        settle_candidates(
             store,
             asset=table,
             purpose=LAST_GOOD,
@@ -134,9 +150,7 @@ def _raw_asset(table: Table, description: str) -> AssetsDefinition:
             verdict=lambda r: lineage_passed(context.instance, r, AssetKey(table), upstream=upstream),
         )
         if context.run.tags.get(ACTION_TAG) == "fallback":
-            yield from _serve_last_good(
-                context, table, kept_frames.active_frame(store, asset=table, purpose=LAST_GOOD)
-            )
+            yield from _serve_last_good(context, table, active_frame(store, asset=table, purpose=LAST_GOOD))
             return
         # Phase one: pulled, validated and built into a frame; the last-good data is not touched yet.
         loaded = source.load(table, chaos=context.run.tags.get(CHAOS_TAG) or None)
@@ -148,7 +162,7 @@ def _raw_asset(table: Table, description: str) -> AssetsDefinition:
         # Phase two: Dagster resumes this generator only once the IO manager has stored the output, so the
         # data has proven usable: now it becomes a last-good candidate (judged by its checks later) and
         # replaces the source's snapshot. A failure or a crash before here leaves both as they were.
-        kept_frames.save_candidate(
+        save_candidate(
             store,
             asset=table,
             purpose=LAST_GOOD,

@@ -4,9 +4,8 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, asset
 
-from reliability_assets.metadata import table_metadata
-from reliability_assets.policy import COMPUTE_RETRY, OWNERS
-from resources.redaction import redact_metadata
+from reliability_assets import redact_metadata, table_metadata
+from reliability_assets.reference.policy import COMPUTE_RETRY, OWNERS
 
 NEW_CUSTOMER_DAYS = 90
 SEGMENTS = ("new", "champions", "loyal", "at_risk", "hibernating", "promising")

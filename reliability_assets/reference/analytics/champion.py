@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from dagster import AssetExecutionContext, AssetKey
 
-from reliability_assets.remediation import ACTION_TAG, REASON_TAG, ROLLBACK_TO_TAG
+from reliability_assets import ACTION_TAG, REASON_TAG, ROLLBACK_TO_TAG
 
 if TYPE_CHECKING:
-    from reliability_assets.analytics.model import ChurnModel
-    from reliability_assets.registry import ModelRegistry
+    from reliability_assets import ModelRegistry
+    from reliability_assets.reference.analytics.model import ChurnModel
 
 MODEL_NAME = "churn"
 #: How far below the champion's AUC (on the same holdout) a candidate may score and still be promoted.
@@ -55,7 +55,7 @@ def settle_candidate(
     ``wait_s``; past that the candidate stays a candidate. Says what happened."""
     import time
 
-    from reliability_assets.check_history import lineage, upstream_of
+    from reliability_assets import lineage, upstream_of
 
     record = next((v for v in registry.versions(MODEL_NAME) if v.version == candidate.version), None)
     if record is None or record.status != "candidate":
@@ -92,7 +92,7 @@ def roll_back_if_asked(context: AssetExecutionContext, registry: ModelRegistry) 
     history = registry.history(MODEL_NAME)
     if history and history[-1].run_id == run_id and history[-1].kind == "rollback":
         return f"rolled back to {history[-1].to_version} earlier in this run"
-    from reliability_assets.registry import NoRollbackTarget
+    from reliability_assets import NoRollbackTarget
 
     reason = context.run.tags.get(REASON_TAG) or "rollback requested by run tag"
     target = context.run.tags.get(ROLLBACK_TO_TAG) or None

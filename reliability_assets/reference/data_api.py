@@ -8,7 +8,7 @@ generator's data with real pagination and injects each failure when asked: per r
 otherwise with the server's own default (``RELIABILITY_API_CHAOS`` on the command line). Every failure path
 can then be watched in the Dagster UI on purpose, and tested.
 
-    python -m reliability_assets.data_api --port 8765 --chaos api_rate_limited
+    python -m reliability_assets.reference.data_api --port 8765 --chaos api_rate_limited
 
 Endpoints: ``GET /health``; ``GET /v1/customers?limit=N&cursor=C`` (opaque cursor pagination);
 ``GET /v1/orders?page=P&per_page=N`` (page pagination). Standard library only, apart from the generator,
@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from resources.chaos import API_FAULTS, API_TEST_FAULTS, NO_CHAOS
+from reliability_assets import API_FAULTS, API_TEST_FAULTS, NO_CHAOS
 
 CHAOS_HEADER = "X-Reliability-Chaos"
 #: The documented modes, then the ones that exist for testing clients (one list: ``resources.chaos``).
@@ -170,7 +170,7 @@ class DataAPI:
     def start(self) -> Self:
         if self._server is not None:
             return self
-        from reliability_assets.analytics.generator import generate
+        from reliability_assets.reference.analytics.generator import generate
 
         raw = generate(seed=self.seed, size=self.size, scenario=self.scenario)
         self._data = {"customers": _records(raw.customers), "orders": _records(raw.orders)}

@@ -22,12 +22,9 @@ from pathlib import Path
 from dagster import EnvVar
 from pydantic import BaseModel, Field, ValidationError
 
-from reliability_assets.analytics.generator import Scenario
-from reliability_assets.analytics.raw_sources import ApiSource, RawSource, SyntheticSource
-from resources.api import ResilientAPI
-from resources.llm import LLMEndpoint, ResilientLLM
-from resources.paths import dagster_home
-from resources.redaction import RedactedMessage
+from reliability_assets import LLMEndpoint, RedactedMessage, ResilientAPI, ResilientLLM, dagster_home
+from reliability_assets.reference.analytics.generator import Scenario
+from reliability_assets.reference.analytics.raw_sources import ApiSource, RawSource, SyntheticSource
 
 
 class SettingsError(RedactedMessage, ValueError):
@@ -85,7 +82,7 @@ def _secret(name: str) -> EnvVar | None:
 
 def _chaos(variable: str, allowed: tuple[str, ...]) -> str:
     """A fault-injection variable, refused at load when it names no mode (a typo would inject nothing)."""
-    from resources.chaos import check_chaos
+    from reliability_assets import check_chaos
 
     try:
         return check_chaos(os.environ.get(variable, ""), where=variable, allowed=allowed)
@@ -101,7 +98,7 @@ LIST_PRICES: dict[str, tuple[float, float]] = {"gpt-4o-mini": (0.00015, 0.0006),
 def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
     """Primary and secondary OpenAI-compatible models, then a local server; any of them may be absent
     (the variables are in this module's docstring)."""
-    from resources.chaos import LLM_FAULTS, LLMChaos
+    from reliability_assets import LLM_FAULTS, LLMChaos
 
     key = _secret("OPENAI_API_KEY")
     base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
@@ -150,7 +147,7 @@ def reference_llm(*, deadline_s: float = 90.0) -> ResilientLLM:
 def reference_source(settings: Settings) -> RawSource:
     """The HTTP API when ``RELIABILITY_API_URL`` is set (``make api`` serves one), else the generator."""
     if settings.api_url:
-        from resources.chaos import API_FAULTS, API_TEST_FAULTS, APIChaos
+        from reliability_assets import API_FAULTS, API_TEST_FAULTS, APIChaos
 
         return ApiSource(
             api=ResilientAPI(

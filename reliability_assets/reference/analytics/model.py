@@ -16,7 +16,14 @@ from dagster import (
     asset_check,
 )
 
-from reliability_assets.analytics.champion import (
+from reliability_assets import (
+    ReliabilityStoreResource,
+    redact,
+    redact_metadata,
+    reliability_policy,
+    table_metadata,
+)
+from reliability_assets.reference.analytics.champion import (
     CHAMPION_TOLERANCE,
     MODEL_NAME,
     load_model,
@@ -24,17 +31,13 @@ from reliability_assets.analytics.champion import (
     roll_back_if_asked,
     settle_candidate,
 )
-from reliability_assets.analytics.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from reliability_assets.metadata import table_metadata
-from reliability_assets.policy import COMPUTE_RETRY, OWNERS, WEEKLY
-from reliability_assets.remediation import reliability_policy
-from resources.redaction import redact, redact_metadata
-from resources.reliability import ReliabilityStoreResource
+from reliability_assets.reference.analytics.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from reliability_assets.reference.policy import COMPUTE_RETRY, OWNERS, WEEKLY
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from reliability_assets.registry import ModelRegistry
+    from reliability_assets import ModelRegistry
 
 #: Holdout AUC below which the model is not used. Measured on ``clean`` data at size 5,000, seeds 0-9:
 #: 0.742-0.789 (mean 0.765). The holdout has 1,250 rows with ~28% churners, so the AUC's standard error
@@ -230,7 +233,7 @@ def churn_model_beats_champion(
 
 
 def _registry(reliability: ReliabilityStoreResource) -> "ModelRegistry":
-    from reliability_assets.registry import ModelRegistry  # SQLAlchemy: imported when first used
+    from reliability_assets import ModelRegistry
 
     return ModelRegistry(reliability.store)
 

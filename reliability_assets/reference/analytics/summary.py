@@ -30,13 +30,19 @@ from dagster import (
 )
 from pydantic import BaseModel, Field
 
-from reliability_assets.analytics.kpis import ALL
-from reliability_assets.check_history import STANDING_KEY
-from reliability_assets.checks.llm_output import ungrounded_numbers
-from reliability_assets.policy import CHAOS_TAG, DAILY, OWNERS, STEP_RETRY
-from reliability_assets.remediation import ACTION_TAG, REASON_TAG, REMEDIATES_TAG, reliability_policy
-from resources.llm import ResilientLLM
-from resources.redaction import redact, redact_metadata
+from reliability_assets import (
+    ACTION_TAG,
+    REASON_TAG,
+    REMEDIATES_TAG,
+    STANDING_KEY,
+    ResilientLLM,
+    redact,
+    redact_metadata,
+    reliability_policy,
+    ungrounded_numbers,
+)
+from reliability_assets.reference.analytics.kpis import ALL
+from reliability_assets.reference.policy import CHAOS_TAG, DAILY, OWNERS, STEP_RETRY
 
 KPI_COLUMNS = (
     "customers",

@@ -1,27 +1,28 @@
-"""The code location that ``workspace.yaml`` loads: ``defs``."""
+"""The code location that ``dg dev`` / ``workspace.yaml`` load: ``defs``."""
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from reliability_assets import (
+    ACTION_TAG,
     RELIABILITY_STORE_KEY,
     TRIAGE_LLM_KEY,
     ReliabilityStoreResource,
     reliability_definitions,
+    storage_resources,
 )
-from reliability_assets.analytics import ASSET_CHECKS, ASSETS, RawSource
-from reliability_assets.policy import OWNERS
-from reliability_assets.remediation import ACTION_TAG
-from reliability_assets.settings import (
+from reliability_assets.reference.analytics import ASSET_CHECKS, ASSETS, RawSource
+from reliability_assets.reference.policy import OWNERS
+from reliability_assets.reference.settings import (
     artifacts_dir,
     duckdb_path,
     load_settings,
     reference_llm,
     reference_source,
 )
-from resources.storage import storage_resources
 
 _settings = load_settings()
 #: Remediation runs execute in one process: one interpreter start instead of one per step (3-6 s each on a
@@ -49,10 +50,13 @@ churn_model_rollback = define_asset_job(
 def build_defs(resources: Mapping[str, Any]) -> Definitions:
     """The code location around any resources (tests and other deployments pass their own). A wrong alert
     channel URL fails here, naming its variable: alerting must not break later, inside a sensor tick."""
-    from reliability_assets.alert_channels import validate_channels
-    from reliability_assets.launchpad import quiet_resources
-    from reliability_assets.preflight import check_store_urls, preflight_executor
-    from resources.redaction import register_resources
+    from reliability_assets import (
+        check_store_urls,
+        preflight_executor,
+        quiet_resources,
+        register_resources,
+        validate_channels,
+    )
 
     validate_channels()
     check_store_urls(resources)  # parsed here; opened (probed) before a run's first step
@@ -62,6 +66,7 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
     quiet = quiet_resources(resources)
     jobs = [reference_pipeline, churn_model_rollback]
     return Definitions.merge(
+        component_defs(),
         Definitions(
             assets=ASSETS,
             asset_checks=ASSET_CHECKS,
@@ -81,6 +86,20 @@ def build_defs(resources: Mapping[str, Any]) -> Definitions:
             run_config=REMEDIATION_RUN_CONFIG,
         ),
     )
+
+
+def component_defs() -> Definitions:
+    """What the defs folder declares in YAML (``reference/defs``: churn_scores' GX gate, a Component)."""
+    import warnings
+
+    from dagster import BetaWarning
+    from dagster.components import load_from_defs_folder
+
+    # Dagster rebuilds component-made checks with its own beta `execution_type` argument whenever the
+    # repository is built and warns about itself in every process that loads the location: not ours to fix.
+    warnings.filterwarnings("ignore", message="Parameter `execution_type`", category=BetaWarning)
+    # The package's own dg.toml names the defs module, so this loads from an installed wheel too.
+    return load_from_defs_folder(path_within_project=Path(__file__).resolve().parent)
 
 
 def location_resources(source: RawSource) -> dict[str, Any]:
