@@ -19,7 +19,7 @@ export DO_NOT_TRACK := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: install home dev dev-api api demo test test-live lint bench clean
+.PHONY: install home dev dev-api api demo test test-e2e test-live lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,9 +71,10 @@ PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Only the live suite: `dagster dev` (webserver + daemon), runs launched through GraphQL, SIGKILLed runs.
-test-live: install
-	$(BIN)/pytest -m live tests/live
+# Only the end-to-end suite: `dg dev` (webserver + daemon), runs launched through GraphQL, SIGKILLed runs,
+# chromium, PostgreSQL. test-live: its old name.
+test-e2e test-live: install
+	$(BIN)/pytest -m e2e tests/e2e
 
 bench: install
 	$(BIN)/python benchmarks/load_time.py

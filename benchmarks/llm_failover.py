@@ -29,7 +29,7 @@ import llm_scenarios as scenarios  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
 from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM  # noqa: E402
-from tests.fake_openai import FakeOpenAI, Fault  # noqa: E402
+from reliability_assets.testing.fake_openai import FakeOpenAI, Fault  # noqa: E402
 
 PRIMARY, SECONDARY = "gpt-4o-mini", "gpt-4o"
 MESSAGES = [{"role": "user", "content": "Summarize: revenue 10, churn 0.2"}]

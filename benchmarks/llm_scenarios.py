@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
-from tests.fake_openai import FakeOpenAI, Fault
+from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
 
 PRIMARY, SECONDARY = "gpt-4o-mini", "gpt-4o"
 MESSAGES = [{"role": "user", "content": "Summarize: revenue 10, churn 0.2"}]

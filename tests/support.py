@@ -143,7 +143,7 @@ def materialized(result: ExecuteInProcessResult) -> dict[str, object]:
 
 def evaluate_check_sensor(defs, instance, cursor):  # type: ignore[no-untyped-def]
     """One tick of the check-failure sensor of ``defs`` against ``instance``, in-process (logic tests; the
-    live suite in tests/live runs the real daemon)."""
+    live suite in tests/e2e runs the real daemon)."""
     from dagster import SensorResult, build_sensor_context
 
     resources = {k: v for k, v in (defs.resources or {}).items() if k in ("reliability", "triage_llm")}

@@ -9,7 +9,7 @@ import pytest
 from reliability_assets.reference.analytics.summary import ExecutiveBrief, Insight
 from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
 from reliability_assets.resources.store import ReliabilityStore
-from tests.fake_openai import FakeOpenAI, Fault
+from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
 from tests.support import BIN, REPO
 
 BRIEF = ExecutiveBrief(

@@ -1,28 +1,45 @@
-"""Incidents: grouping, idempotency, the open -> mitigated -> resolved lifecycle, reviews, concurrency,
-triage (rule-based and through a real ResilientLLM against the fake OpenAI server) and the CLI, on SQLite
-and PostgreSQL."""
+"""Incidents: grouping, idempotency, the open -> mitigated -> resolved lifecycle, reviews and their failure
+modes (declared by a check, built in, or none), concurrency, triage (rule-based and through a real
+ResilientLLM against the fake OpenAI server) and the CLI, on SQLite and PostgreSQL."""
 
 import argparse
 import multiprocessing
 import socket
 import uuid
+from collections.abc import Iterator
 
 import pytest
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    DagsterInstance,
+    Definitions,
+    Output,
+    asset_check,
+    define_asset_job,
+)
+from dagster import asset as dagster_asset
 from sqlalchemy import func, select
 
+from reliability_assets import FAILURE_MODE_KEY
 from reliability_assets.incidents import (
     IncidentLog,
     IncidentNotFound,
     TriageNote,
+    failure_mode_of,
     format_duration,
     incident_evaluations,
     incidents,
     triage,
 )
 from reliability_assets.incidents_cli import add_commands, run
+from reliability_assets.reference.analytics import ASSET_CHECKS, ASSETS
 from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
+from reliability_assets.resources.reliability import ReliabilityStoreResource
 from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.sensors.check_failures import build_check_failure_sensor
 from tests.fake_openai import FakeOpenAI, Fault
+from tests.support import evaluate_check_sensor
 
 T0 = 1_700_000_000.0
 MODEL = "gpt-4o-mini"
@@ -234,6 +251,85 @@ def test_review_defaults_and_markdown_timeline(log, asset) -> None:
     assert log.review(other.id).root_cause == "a bad join upstream"
     assert "## Triage (t)" in log.review_markdown(other.id)
     assert format_duration(59.6) == "1m 0s" and format_duration(-1) == "0s"
+
+
+# --- failure modes --------------------------------------------------------------------------------------
+
+INCOMPLETE = "incomplete day: rows missing from the feed"
+
+
+@dagster_asset(
+    check_specs=[AssetCheckSpec("complete", asset="daily_rows", metadata={FAILURE_MODE_KEY: INCOMPLETE})]
+)
+def daily_rows() -> Iterator[Output | AssetCheckResult]:
+    yield Output([1, 2, 3])
+    yield AssetCheckResult(check_name="complete", passed=False, description="3 of 24 hours loaded")
+
+
+@asset_check(asset=daily_rows)
+def fresh_enough() -> AssetCheckResult:  # declares nothing
+    return AssetCheckResult(passed=False, description="loaded 30 hours late")
+
+
+def test_a_failure_mode_declared_on_the_check_reaches_the_triage_and_the_review(tmp_path) -> None:
+    job = define_asset_job("rows_job")
+    store_url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    defs = Definitions(
+        assets=[daily_rows],
+        asset_checks=[fresh_enough],
+        jobs=[job],
+        sensors=[build_check_failure_sensor(jobs=[job], fallback_job="rows_job", triage_llm=False)],
+        resources={"reliability": ReliabilityStoreResource(store_url=store_url)},
+    )
+    with DagsterInstance.ephemeral() as instance:
+        cursor = None
+        for _ in range(2):  # the second failure joins the incident and keeps the mode
+            defs.resolve_job_def("rows_job").execute_in_process(instance=instance, raise_on_error=False)
+            cursor = evaluate_check_sensor(defs, instance, cursor).cursor
+    log = IncidentLog(ReliabilityStore(store_url))
+    by_check = {i.check: i for i in log.list(asset="daily_rows")}
+    assert sorted(by_check) == ["complete", "fresh_enough"]
+    declared, undeclared = by_check["complete"], by_check["fresh_enough"]
+    assert declared.occurrences == 2 and f"Likely cause: {INCOMPLETE}: 3 of 24 hours" in declared.triage
+    review = log.review(declared.id)
+    assert review.failure_mode == f"{INCOMPLETE} (3 of 24 hours loaded)"
+    assert f"## Failure mode\n\n{INCOMPLETE} (3 of 24 hours loaded)" in log.review_markdown(declared.id)
+    assert log.review(undeclared.id).failure_mode == "check fresh_enough failed (loaded 30 hours late)"
+
+
+@pytest.mark.parametrize(
+    ("check", "mode"),
+    [
+        ("gx_suite", "data quality: rows broke Great Expectations rules"),  # build_gx_checks
+        ("gx_suite_warnings", "data quality: rows broke Great Expectations rules"),
+        ("drift", "data drift: column distributions shifted from the reference"),  # build_drift_check
+        ("schema_unchanged", "schema change"),  # build_schema_check
+        ("volume", "volume anomaly: row count outside its usual range"),  # build_volume_check
+        ("auc_floor", "check auc_floor failed"),  # a pipeline's own check that declared nothing
+    ],
+)
+def test_an_undeclared_check_gets_its_built_in_mode_or_says_it_failed(sqlite_log, check, mode) -> None:
+    incident, _ = _fail(sqlite_log, "orders", 1, T0, check=check, description="it failed")
+    assert sqlite_log.review(incident.id).failure_mode == f"{mode} (it failed)"
+
+
+def test_a_declared_mode_is_kept_when_a_later_failure_declares_none(sqlite_log) -> None:
+    incident, _ = _fail(sqlite_log, "orders", 1, T0, evidence=DRIFT_EVIDENCE, failure_mode="feed changed")
+    assert incident.evidence.startswith(DRIFT_EVIDENCE)  # the evidence tables still read first
+    joined, created = _fail(sqlite_log, "orders", 2, T0 + 60, evidence="newer evidence")
+    assert not created and joined.evidence.startswith("newer evidence")
+    assert sqlite_log.review(joined.id).failure_mode.startswith("feed changed (")
+    renamed, _ = _fail(sqlite_log, "orders", 3, T0 + 90, failure_mode="upstream  schema\nchange")
+    assert sqlite_log.review(renamed.id).failure_mode.startswith("upstream schema change (")
+
+
+def test_every_check_of_the_reference_pipeline_has_a_failure_mode() -> None:
+    """Declared on the check (FAILURE_MODE_KEY) or built into the framework builder that made it."""
+    specs = [spec for d in (*ASSETS, *ASSET_CHECKS) for spec in getattr(d, "check_specs", ())]
+    assert len(specs) > 10
+    for spec in specs:
+        declared = spec.metadata.get(FAILURE_MODE_KEY)
+        assert declared or failure_mode_of(spec.name) != f"check {spec.name} failed", spec.key
 
 
 def _record_many(url: str, asset: str, worker: int, barrier) -> None:

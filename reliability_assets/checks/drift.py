@@ -67,6 +67,7 @@ from reliability_assets.checks.drift_eval import (
     evaluate_drift,
     frame_problems,
 )
+from reliability_assets.checks.severity import SeverityLike, check_severity
 from reliability_assets.defaults import COMPUTE_RETRY
 from reliability_assets.resources.redaction import redact, redact_metadata
 from reliability_assets.resources.reliability import ReliabilityStoreResource
@@ -74,7 +75,6 @@ from reliability_assets.resources.reliability import ReliabilityStoreResource
 #: A pinned baseline: a frame, a Parquet/CSV file, or a function of the check's context returning a frame.
 Baseline: TypeAlias = pd.DataFrame | str | Path | Callable[[AssetCheckExecutionContext], pd.DataFrame]
 RESOURCE_KEY = "reliability"
-_SEVERITIES = {"error": AssetCheckSeverity.ERROR, "warn": AssetCheckSeverity.WARN}
 
 
 def _load_baseline(baseline: Baseline, context: AssetCheckExecutionContext) -> pd.DataFrame:
@@ -188,7 +188,7 @@ def build_drift_check(
     reference: Literal["last_passing", "baseline"] = "last_passing",
     baseline: Baseline | None = None,
     drift_share: float = 0.5,
-    severity: Literal["error", "warn"] = "error",
+    severity: SeverityLike = AssetCheckSeverity.ERROR,
     blocking: bool = False,
     sample_size: int | None = DEFAULT_SAMPLE_SIZE,
     seed: int = 0,
@@ -200,8 +200,7 @@ def build_drift_check(
     """
     key = AssetKey.from_coercible(asset)
     where = f"drift check {name!r} on {key.to_user_string()}"
-    if severity not in _SEVERITIES:
-        raise ValueError(f"{where}: severity {severity!r} must be 'error' or 'warn'")
+    level = check_severity(severity, where=where)
     if reference not in ("last_passing", "baseline"):
         raise ValueError(f"{where}: reference {reference!r} must be 'last_passing' or 'baseline'")
     if reference == "baseline" and baseline is None:
@@ -327,7 +326,7 @@ def build_drift_check(
         yield AssetCheckResult(
             check_name=name,
             passed=not result.dataset_drift,
-            severity=_SEVERITIES[severity],
+            severity=level,
             description=redact(_describe(result, label) + _notes(result)),
             metadata=redact_metadata(
                 {

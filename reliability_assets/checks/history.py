@@ -11,7 +11,7 @@ a re-execution loads. Comparing with that one would compare the data with itself
 
 import statistics
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -28,23 +28,14 @@ from dagster import (
     multi_asset_check,
 )
 
+from reliability_assets.checks.severity import SeverityLike, check_severity
 from reliability_assets.defaults import COMPUTE_RETRY
 from reliability_assets.metadata import column_schema
 from reliability_assets.resources.redaction import redact, redact_metadata
 
 ROW_COUNT, COLUMN_SCHEMA = "dagster/row_count", "dagster/column_schema"
-_SEVERITIES = {"error": AssetCheckSeverity.ERROR, "warn": AssetCheckSeverity.WARN}
 #: How far back the schema check looks for a materialization that recorded a column schema.
 SCHEMA_LOOKBACK = 10
-
-
-def _severity(severity: str, name: str) -> AssetCheckSeverity:
-    if severity not in _SEVERITIES:
-        raise ValueError(
-            f"check {name!r}: severity={severity!r} is not valid; pass severity='error' (blocks downstream "
-            "when blocking=True) or severity='warn' (flags only)"
-        )
-    return _SEVERITIES[severity]
 
 
 def _history(
@@ -75,7 +66,7 @@ def build_volume_check(
     history: int = 10,
     min_history: int = 3,
     max_change: float = 0.5,
-    severity: Literal["error", "warn"] = "warn",
+    severity: SeverityLike = AssetCheckSeverity.WARN,
     blocking: bool = False,
 ) -> AssetChecksDefinition:
     """Fails when the row count moves more than ``max_change`` (a ratio) from the median of the last
@@ -84,7 +75,7 @@ def build_volume_check(
     Passes until ``min_history`` earlier materializations recorded ``dagster/row_count``.
     """
     key = AssetKey.from_coercible(asset)
-    level = _severity(severity, name)
+    level = check_severity(severity, where=f"check {name!r}")
     if history < 1 or not 1 <= min_history <= history:
         raise ValueError(
             f"check {name!r}: history={history}, min_history={min_history}; pass history >= 1 and "
@@ -179,7 +170,7 @@ def build_schema_check(
     asset: str | Sequence[str] | AssetKey,
     *,
     name: str = "schema_unchanged",
-    severity: Literal["error", "warn"] = "error",
+    severity: SeverityLike = AssetCheckSeverity.ERROR,
     blocking: bool = True,
     allow_added: bool = True,
 ) -> AssetChecksDefinition:
@@ -193,7 +184,7 @@ def build_schema_check(
     Without a recorded schema, the loaded DataFrame's, computed the same way.
     """
     key = AssetKey.from_coercible(asset)
-    level = _severity(severity, name)
+    level = check_severity(severity, where=f"check {name!r}")
     label = key.to_user_string()
     added_text = "added columns allowed" if allow_added else "no added columns"
 

@@ -131,8 +131,8 @@ class _DriftGateScaffolder(TemplateScaffolder):
   # categorical: [country]
   # Fails when this share of the compared columns drifts (Evidently's dataset drift).
   drift_share: 0.5
-  # error or warn; blocking: a drift failure stops downstream assets in the same run.
-  severity: error
+  # ERROR or WARN (Dagster's check severities); blocking: a drift failure stops downstream assets in the run.
+  severity: ERROR
   blocking: false
   # Compared with the last materialization whose checks all passed, or always with a pinned file:
   # reference: baseline
@@ -165,7 +165,9 @@ class DriftGateComponent(Component, Resolvable, Model):
         default=None, description="A Parquet or CSV file relative to this defs.yaml: the pinned reference."
     )
     drift_share: float = Field(default=0.5, description="Fails when this share of columns drifts, in (0, 1].")
-    severity: Literal["error", "warn"] = "error"
+    severity: Literal["ERROR", "WARN"] = Field(
+        default="ERROR", description="Dagster's check severity when drift is found (bad data: ERROR)."
+    )
     blocking: bool = Field(default=False, description="A failure stops downstream assets in the same run.")
     sample_size: int | None = Field(
         default=None, description="Rows compared per side (above 1,000); omitted: the framework's default."

@@ -7,66 +7,20 @@ import signal
 import time
 
 import pytest
-from pydantic import BaseModel, Field
 
 from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
 from reliability_assets.resources.store import ReliabilityStore
-from tests.fake_openai import FakeOpenAI, Fault
-
-PRIMARY, SECONDARY, LOCAL = "gpt-4o-mini", "gpt-4o", "llama3"
-
-
-class Insight(BaseModel):
-    text: str
-    kpi: str
-
-
-class Brief(BaseModel):
-    headline: str
-    insights: list[Insight] = Field(min_length=3, max_length=5)
-
-
-GOOD = Brief(
-    headline="Revenue up", insights=[Insight(text=f"point {i}", kpi="revenue_365d") for i in range(3)]
+from reliability_assets.testing.fake_openai import Fault
+from tests.resources.llm_support import (
+    GOOD,
+    LOCAL,
+    MESSAGES,
+    PRIMARY,
+    SECONDARY,
+    Brief,
+    ask,
+    make_llm,
 )
-MESSAGES = [{"role": "system", "content": "Summarize."}, {"role": "user", "content": "KPIs: revenue 10"}]
-
-
-@pytest.fixture
-def server():
-    with FakeOpenAI() as fake:
-        for model in (PRIMARY, SECONDARY, LOCAL):
-            fake.set_responder(model, lambda body: GOOD.model_dump_json())
-        yield fake
-
-
-def make_llm(server: FakeOpenAI, tmp_path, **options) -> ResilientLLM:
-    endpoint = {"base_url": server.base_url, "api_key": "sk-test-secret", "timeout_s": 2.0}
-    endpoints = [
-        LLMEndpoint(
-            name="primary",
-            model=PRIMARY,
-            context_window=4_000,
-            input_price_per_1k=0.15,
-            output_price_per_1k=0.6,
-            **endpoint,
-        ),
-        LLMEndpoint(name="secondary", model=SECONDARY, context_window=128_000, **endpoint),
-        LLMEndpoint(
-            name="local", model=LOCAL, base_url=server.base_url, json_schema=False, require_api_key=False
-        ),
-    ]
-    defaults = {
-        "deadline_s": 20.0,
-        "backoff_initial_s": 0.05,
-        "backoff_max_s": 0.2,
-        "store_url": f"sqlite:///{tmp_path / 'store.sqlite'}",
-    }
-    return ResilientLLM(endpoints=options.pop("endpoints", endpoints), **{**defaults, **options})
-
-
-def ask(llm: ResilientLLM, **options):
-    return llm.generate(MESSAGES, schema=Brief, source="test", **options)
 
 
 def test_primary_serves_with_usage_cost_and_no_degradation(server, tmp_path) -> None:

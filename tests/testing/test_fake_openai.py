@@ -12,7 +12,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.fake_openai import FakeOpenAI, Fault
+from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
 
 MODEL = "gpt-fake"
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]

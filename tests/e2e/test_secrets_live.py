@@ -27,11 +27,9 @@ import pytest
 from reliability_assets.incidents import IncidentLog
 from reliability_assets.reference.data_api import DataAPI
 from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
 from reliability_assets.testing.live import LiveDagster, hermetic_env
-from tests.fake_openai import FakeOpenAI, Fault
 from tests.support import BIN, REPO
-
-pytestmark = pytest.mark.live
 
 KEY = f"sk-live-{secrets.token_hex(16)}"
 TOKEN = f"tok-{secrets.token_hex(12)}"

@@ -45,7 +45,7 @@ from reliability_assets.resources.reliability import ReliabilityStoreResource
 from reliability_assets.resources.resilience import CircuitBreaker
 from reliability_assets.resources.storage import storage_resources
 from reliability_assets.resources.store import ReliabilityStore
-from tests.fake_openai import FakeOpenAI, Fault
+from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
 from tests.support import BIN, REPO
 from tests.support import evaluate_check_sensor as tick
 

@@ -138,7 +138,7 @@ def test_bad_options_fail_when_definitions_load() -> None:
         build_drift_check("t", overrides={"amount": {"method": "wassersteen"}})
     with pytest.raises(ValueError, match="needs `baseline=`"):
         build_drift_check("t", reference="baseline")
-    with pytest.raises(ValueError, match="severity 'fatal'"):
+    with pytest.raises(ValueError, match="severity='fatal' is not valid; pass severity='ERROR'"):
         build_drift_check("t", severity="fatal")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="columns not in `columns`"):
         build_drift_check("t", columns=["amount"], overrides={"plan": {"threshold": 0.2}})
@@ -267,7 +267,7 @@ def run_id_before_latest(instance: DagsterInstance, skip: int) -> str:
 
 def test_warn_severity_and_pinned_baseline(tmp_path: Path) -> None:
     check = build_drift_check(
-        "table", categorical=["plan"], reference="baseline", baseline=frame(3_000, seed=99), severity="warn"
+        "table", categorical=["plan"], reference="baseline", baseline=frame(3_000, seed=99), severity="WARN"
     )
     with DagsterInstance.ephemeral() as instance:
         drifted = run(instance, tmp_path, check, shift=0.6)

@@ -154,7 +154,7 @@ def test_volume_check_only_run_compares_with_the_runs_before_the_loaded_one(volu
 
 
 def test_volume_error_severity(instance: DagsterInstance, tmp_path: Path) -> None:
-    run = Runner(instance, tmp_path, build_volume_check("toy", min_history=1, severity="error"))
+    run = Runner(instance, tmp_path, build_volume_check("toy", min_history=1, severity="ERROR"))
     assert not run.series([100, 10])[-1].passed
     assert run(10).severity == AssetCheckSeverity.ERROR
 
@@ -211,7 +211,7 @@ def test_schema_compares_with_the_materialization_before_this_runs(schema: Runne
 
 @pytest.mark.parametrize("allow_added", [True, False])
 def test_schema_added_column(instance: DagsterInstance, tmp_path: Path, allow_added: bool) -> None:
-    run = Runner(instance, tmp_path, build_schema_check("toy", allow_added=allow_added, severity="warn"))
+    run = Runner(instance, tmp_path, build_schema_check("toy", allow_added=allow_added, severity="WARN"))
     run()
     evaluation = run(columns={**COLUMNS, "note": "object"})
     assert evaluation.passed is allow_added
@@ -224,7 +224,7 @@ def test_schema_added_column(instance: DagsterInstance, tmp_path: Path, allow_ad
 
 @pytest.mark.parametrize("build", [build_volume_check, build_schema_check])
 def test_bad_severity_fails_at_definition_time(build: Any) -> None:
-    with pytest.raises(ValueError, match=r"severity='critical' is not valid; pass severity='error'"):
+    with pytest.raises(ValueError, match=r"severity='critical' is not valid; pass severity='ERROR'"):
         build("toy", severity="critical")
 
 

@@ -18,11 +18,8 @@ from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
 from reliability_assets.resources.resilience import CircuitBreaker
 from reliability_assets.resources.resilience.breaker import BreakerConfig
 from reliability_assets.resources.store import ReliabilityStore
-from tests import test_llm
-from tests.fake_openai import Fault
-from tests.test_llm import MESSAGES, PRIMARY, SECONDARY, Brief, ask, make_llm
-
-server = test_llm.server  # the same fault server fixture
+from reliability_assets.testing.fake_openai import Fault
+from tests.resources.llm_support import MESSAGES, PRIMARY, SECONDARY, Brief, ask, make_llm
 
 
 def gaps(requests) -> list[float]:

@@ -154,7 +154,7 @@ def test_a_crash_mid_write_leaves_the_previous_snapshot_intact(tmp_path) -> None
 
 
 def test_non_get_requests_carry_one_idempotency_key_across_retries(tmp_path) -> None:
-    from tests.fake_openai import FakeOpenAI, Fault
+    from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
 
     with FakeOpenAI() as server:
         server.script("gpt-4o-mini", Fault.status(503))

@@ -162,7 +162,7 @@ def test_the_summary_is_written_by_the_model_when_one_answers(tmp_path) -> None:
 
     from reliability_assets.reference.analytics.summary import ExecutiveBrief, Insight
     from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
-    from tests.fake_openai import FakeOpenAI, Fault
+    from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
     from tests.support import run_reference
 
     brief = ExecutiveBrief(

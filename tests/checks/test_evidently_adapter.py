@@ -16,7 +16,7 @@ import pytest
 from reliability_assets.checks import evidently_adapter
 from reliability_assets.checks.evidently_adapter import Kind
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ADAPTER = Path(evidently_adapter.__file__).resolve()
 PACKAGE_DIRS = [
     ROOT / name for name in ("reliability_assets", "resources", "sensors") if (ROOT / name).is_dir()

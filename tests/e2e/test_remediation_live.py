@@ -33,8 +33,6 @@ from reliability_assets.resources.store import ReliabilityStore
 from reliability_assets.testing.live import LiveDagster, hermetic_env, webhook_receiver
 from tests.support import BIN, REPO
 
-pytestmark = pytest.mark.live
-
 SIZE = None  # the default 5,000 customers: fewer make the model miss its AUC floor
 RUN_TIMEOUT_S = 420.0
 MAX_ACTIONS = 3  # the raw sources' policy (reliability_policy's default)

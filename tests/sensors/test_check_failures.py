@@ -1,4 +1,4 @@
-"""The check-failure sensor's logic on a real instance, ticked in-process (tests/live runs the daemon):
+"""The check-failure sensor's logic on a real instance, ticked in-process (tests/e2e runs the daemon):
 policies from the asset graph, one plan per ended run, idempotency across a restart, verification before
 mitigation, the action bound, and the lineage gate that makes a drift rollback unnecessary."""
 

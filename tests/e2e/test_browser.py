@@ -50,7 +50,6 @@ sync_api = pytest.importorskip(
 )
 expect = sync_api.expect
 
-pytestmark = pytest.mark.live
 
 ASSET = "customers"
 #: The asset's checks as the code location defines them (gx_suite, quarantine_share, schema_unchanged, ...).

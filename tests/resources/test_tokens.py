@@ -15,7 +15,7 @@ import pytest
 from reliability_assets.resources import tokens
 from reliability_assets.resources.tokens import TokenCount, count_messages, count_tokens, trim_to_tokens
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ENGLISH = (
     "Reliability is a feature: every call to the language model is budgeted in tokens per minute, "
     "trimmed to the context window, and priced before it is sent. The quick brown fox jumps over "
