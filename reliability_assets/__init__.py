@@ -50,6 +50,7 @@ _LAZY: dict[str, str] = {
     "build_run_outcome_sensors": "reliability_assets.sensors.run_outcomes",
     "reliability_definitions": "reliability_assets.wiring",
     "IncidentLog": "reliability_assets.incidents",
+    "FAILURE_MODE_KEY": "reliability_assets.incidents.modes",
     "PlanBook": "reliability_assets.remediation_plans",
     "AlertRouter": "reliability_assets.alerts",
     "validate_channels": "reliability_assets.alert_channels",
@@ -105,6 +106,7 @@ __all__ = [
     "API_TEST_FAULTS",
     "CHAOS_TAG",
     "COMPUTE_RETRY",
+    "FAILURE_MODE_KEY",
     "LLM_FAULTS",
     "LLM_KEY",
     "NO_CHAOS",
@@ -198,6 +200,7 @@ if TYPE_CHECKING:
     from reliability_assets.defaults import COMPUTE_RETRY
     from reliability_assets.home import init_home
     from reliability_assets.incidents import IncidentLog
+    from reliability_assets.incidents.modes import FAILURE_MODE_KEY
     from reliability_assets.kept_frames import KeptFrame, active_frame, save_candidate, settle_candidates
     from reliability_assets.launch import DagsterUI, LaunchError
     from reliability_assets.launchpad import quiet_resources

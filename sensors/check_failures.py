@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
+    AssetCheckKey,
     AssetKey,
     AssetObservation,
     DefaultSensorStatus,
@@ -75,6 +76,19 @@ def evidence(evaluation: Evaluation) -> str:
     if meta.get("report"):
         parts.append(f"report: {meta['report']}")
     return "\n\n".join(parts)
+
+
+def declared_failure_mode(context: SensorEvaluationContext, evaluation: Evaluation) -> str | None:
+    """The failure mode the check declares in its spec's metadata (``FAILURE_MODE_KEY``), if any."""
+    from reliability_assets.incidents import FAILURE_MODE_KEY
+
+    graph = graph_of(context)
+    key = AssetCheckKey(AssetKey.from_user_string(evaluation.asset), evaluation.check)
+    if key not in graph.asset_check_keys:
+        return None
+    value = graph.get(key).metadata.get(FAILURE_MODE_KEY)
+    value = getattr(value, "value", value)  # a MetadataValue, or the text as declared
+    return str(value) if value else None
 
 
 @dataclass
@@ -196,6 +210,7 @@ def _on_failure(
         evaluation_id=run_id,
         description=evaluation.description or "failed",
         evidence=evidence(evaluation),
+        failure_mode=declared_failure_mode(context, evaluation),
     )
     if new or incident.detected_at is None:
         run = context.instance.get_run_by_id(run_id)

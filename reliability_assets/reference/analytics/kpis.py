@@ -3,7 +3,7 @@
 import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, asset, asset_check
 
-from reliability_assets import redact, redact_metadata, table_metadata
+from reliability_assets import FAILURE_MODE_KEY, redact, redact_metadata, table_metadata
 from reliability_assets.reference.analytics.generator import AS_OF
 from reliability_assets.reference.policy import COMPUTE_RETRY, DAILY, OWNERS
 
@@ -90,6 +90,7 @@ def executive_kpis(
     name="reconciles",
     blocking=True,
     description="Segments add up to the 'all' row (customers, revenue, risk); no segment is double counted.",
+    metadata={FAILURE_MODE_KEY: "figures do not reconcile"},
 )
 def executive_kpis_reconcile(executive_kpis: pd.DataFrame) -> AssetCheckResult:
     segments = executive_kpis[executive_kpis["segment"] != ALL]

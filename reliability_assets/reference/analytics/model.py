@@ -17,6 +17,7 @@ from dagster import (
 )
 
 from reliability_assets import (
+    FAILURE_MODE_KEY,
     ReliabilityStoreResource,
     redact,
     redact_metadata,
@@ -160,7 +161,11 @@ def churn_model(
 
 
 @asset_check(
-    asset=churn_model, name="auc_floor", blocking=True, description=f"Holdout AUC is at least {AUC_FLOOR}."
+    asset=churn_model,
+    name="auc_floor",
+    blocking=True,
+    description=f"Holdout AUC is at least {AUC_FLOOR}.",
+    metadata={FAILURE_MODE_KEY: "model quality below its floor"},
 )
 def churn_model_auc_floor(churn_model: ChurnModel) -> AssetCheckResult:
     passed = churn_model.holdout_auc >= AUC_FLOOR
@@ -188,6 +193,7 @@ def churn_model_auc_floor(churn_model: ChurnModel) -> AssetCheckResult:
     blocking=True,
     additional_ins={"customer_features": AssetIn(), "customers": AssetIn()},
     description=f"Holdout AUC is no more than {CHAMPION_TOLERANCE} below the champion's on the same holdout.",
+    metadata={FAILURE_MODE_KEY: "candidate model worse than the champion"},
 )
 def churn_model_beats_champion(
     reliability: ReliabilityStoreResource,

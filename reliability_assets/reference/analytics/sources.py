@@ -26,6 +26,7 @@ from dagster import (
 
 from reliability_assets import (
     ACTION_TAG,
+    FAILURE_MODE_KEY,
     REASON_TAG,
     ReliabilityStoreResource,
     redact,
@@ -44,13 +45,19 @@ from reliability_assets.reference.policy import CHAOS_TAG, DAILY, DAILY_FAIL, OW
 
 LAST_GOOD = "last_good"
 
-RAW_CHECKS = (
+RAW_CHECKS = (  # name, blocking, description, failure mode
     (
         "served_live",
         False,
         "WARN when the last-good snapshot served; ERROR when it is past the freshness window.",
+        "source outage: data served from a fallback",
     ),
-    ("quarantine_share", True, f"At most {MAX_QUARANTINED_SHARE:.0%} of received records failed validation."),
+    (
+        "quarantine_share",
+        True,
+        f"At most {MAX_QUARANTINED_SHARE:.0%} of received records failed validation.",
+        "invalid records: too many rows quarantined",
+    ),
 )
 
 
@@ -125,8 +132,10 @@ def _raw_asset(table: Table, description: str) -> AssetsDefinition:
         ),
         pool="source_api",
         check_specs=[
-            AssetCheckSpec(name, asset=table, blocking=blocking, description=text)
-            for name, blocking, text in RAW_CHECKS
+            AssetCheckSpec(
+                name, asset=table, blocking=blocking, description=text, metadata={FAILURE_MODE_KEY: mode}
+            )
+            for name, blocking, text, mode in RAW_CHECKS
         ],
     )
     def _load(

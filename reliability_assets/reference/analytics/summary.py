@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from reliability_assets import (
     ACTION_TAG,
+    FAILURE_MODE_KEY,
     REASON_TAG,
     REMEDIATES_TAG,
     STANDING_KEY,
@@ -174,12 +175,14 @@ def prompt(kpis: pd.DataFrame) -> tuple[list[dict[str, str]], str]:
             asset="executive_summary",
             blocking=False,
             description="WARN when the summary came from a fallback tier (cache, template) or a person.",
+            metadata={FAILURE_MODE_KEY: "LLM degraded: a fallback tier wrote the output"},
         ),
         AssetCheckSpec(
             "grounded",
             asset="executive_summary",
             blocking=False,
             description="Every number the summary cites is a figure of executive_kpis (within rounding).",
+            metadata={FAILURE_MODE_KEY: "LLM output cites numbers not in its data"},
         ),
     ],
 )
