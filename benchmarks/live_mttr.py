@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from reliability_assets.alerts import alert_cooldowns  # noqa: E402
-from reliability_assets.check_history import run_evaluations  # noqa: E402
+from reliability_assets.check_events import run_evaluations  # noqa: E402
 from reliability_assets.reference.scenarios import plans_settled, run_config  # noqa: E402
 from reliability_assets.remediation_plans import remediation_plans  # noqa: E402
 from reliability_assets.resources.store import ReliabilityStore  # noqa: E402

@@ -27,15 +27,15 @@ _LAZY: dict[str, str] = {
     "Pull": "reliability_assets.resources.api",
     "PullFailed": "reliability_assets.resources.api",
     "BoundedRecord": "reliability_assets.resources.api",
-    "ReliabilityStoreResource": "reliability_assets.resources.reliability",
+    "ReliabilityStoreResource": "reliability_assets.resources.store_resource",
     "ReliabilityStore": "reliability_assets.resources.store",
-    "storage_resources": "reliability_assets.resources.storage",
+    "storage_resources": "reliability_assets.resources.io_managers",
     "dagster_home": "reliability_assets.resources.paths",
     # Gates: data-quality checks
     "build_gx_checks": "reliability_assets.checks.gx",
     "build_drift_check": "reliability_assets.checks.drift",
-    "build_volume_check": "reliability_assets.checks.history",
-    "build_schema_check": "reliability_assets.checks.history",
+    "build_volume_check": "reliability_assets.checks.volume_schema",
+    "build_schema_check": "reliability_assets.checks.volume_schema",
     "ungrounded_numbers": "reliability_assets.checks.llm_output",
     # Remediation: policies, sensors, and what they record
     "ReliabilityPolicy": "reliability_assets.remediation",
@@ -62,11 +62,11 @@ _LAZY: dict[str, str] = {
     "KeptFrame": "reliability_assets.kept_frames",
     "ModelRegistry": "reliability_assets.registry",
     "NoRollbackTarget": "reliability_assets.registry",
-    "run_evaluations": "reliability_assets.check_history",
-    "lineage": "reliability_assets.check_history",
-    "lineage_passed": "reliability_assets.check_history",
-    "upstream_of": "reliability_assets.check_history",
-    "STANDING_KEY": "reliability_assets.check_history",
+    "run_evaluations": "reliability_assets.check_events",
+    "lineage": "reliability_assets.check_events",
+    "lineage_passed": "reliability_assets.check_events",
+    "upstream_of": "reliability_assets.check_events",
+    "STANDING_KEY": "reliability_assets.check_events",
     # Runs: the executor, the Launchpad, metadata, secrets
     "preflight_executor": "reliability_assets.preflight",
     "multiprocess_forkserver": "reliability_assets.preflight",
@@ -184,7 +184,7 @@ if TYPE_CHECKING:
 
     from reliability_assets.alert_channels import validate_channels
     from reliability_assets.alerts import AlertRouter
-    from reliability_assets.check_history import (
+    from reliability_assets.check_events import (
         STANDING_KEY,
         lineage,
         lineage_passed,
@@ -193,8 +193,8 @@ if TYPE_CHECKING:
     )
     from reliability_assets.checks.drift import build_drift_check
     from reliability_assets.checks.gx import build_gx_checks
-    from reliability_assets.checks.history import build_schema_check, build_volume_check
     from reliability_assets.checks.llm_output import ungrounded_numbers
+    from reliability_assets.checks.volume_schema import build_schema_check, build_volume_check
     from reliability_assets.cli import CLICommand, reliability_cli
     from reliability_assets.dead_letters import replay_entries
     from reliability_assets.defaults import COMPUTE_RETRY
@@ -229,6 +229,7 @@ if TYPE_CHECKING:
         LLMChaos,
         check_chaos,
     )
+    from reliability_assets.resources.io_managers import storage_resources
     from reliability_assets.resources.llm import ResilientLLM
     from reliability_assets.resources.llm_endpoint import LLMEndpoint
     from reliability_assets.resources.llm_result import LLMResult
@@ -240,9 +241,8 @@ if TYPE_CHECKING:
         redact_text,
         register_resources,
     )
-    from reliability_assets.resources.reliability import ReliabilityStoreResource
-    from reliability_assets.resources.storage import storage_resources
     from reliability_assets.resources.store import ReliabilityStore
+    from reliability_assets.resources.store_resource import ReliabilityStoreResource
     from reliability_assets.run_status import latest_run_id, print_run_status
     from reliability_assets.sensors.check_failures import build_check_failure_sensor
     from reliability_assets.sensors.run_outcomes import build_run_outcome_sensors

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, *, llm: Any | None) -> int:
     None: the default store's queue (``RELIABILITY_STORE_URL``, else SQLite in DAGSTER_HOME), no replay."""
     from dagster import build_resources
 
-    from reliability_assets.resources.reliability import ReliabilityStoreResource
+    from reliability_assets.resources.store_resource import ReliabilityStoreResource
 
     if llm is None:
         return _act(args, ReliabilityStoreResource().store, llm=None)

@@ -26,7 +26,7 @@ from dagster import (
 )
 
 from reliability_assets.alert_inbox import md_cell, utc_text
-from reliability_assets.check_history import Evaluation, latest_evaluations, standing_notice
+from reliability_assets.check_events import Evaluation, latest_evaluations, standing_notice
 from reliability_assets.resources.redaction import redact_metadata
 
 if TYPE_CHECKING:

@@ -132,7 +132,7 @@ def compute_scorecard(
     now: float | None = None,
 ) -> pd.DataFrame:
     """One row per asset, then ``overall``; ``incidents`` from ``IncidentLog.list``."""
-    from reliability_assets.check_history import CheckCursor, executions_since
+    from reliability_assets.check_events import CheckCursor, executions_since
 
     now = now or time.time()
     since = now - window_s

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from reliability_assets.defaults import COMPUTE_RETRY
 from reliability_assets.resources.redaction import redact_metadata
-from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.scorecard import COLUMNS, as_text, chart_markdown, chart_png, scorecard_for
 
 DEFAULT_WINDOW_DAYS = 7.0

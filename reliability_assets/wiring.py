@@ -32,7 +32,7 @@ from reliability_assets.resource_keys import RELIABILITY_STORE_KEY, TRIAGE_LLM_K
 
 if TYPE_CHECKING:
     from reliability_assets.resources.llm import ResilientLLM
-    from reliability_assets.resources.reliability import ReliabilityStoreResource
+    from reliability_assets.resources.store_resource import ReliabilityStoreResource
 
 __all__ = ["reliability_definitions"]
 
@@ -71,7 +71,7 @@ def reliability_definitions(
     5 s; the time to detect a failed check is at most that plus a tick). ``owners``: the owners shown on
     the framework's assets.
     """
-    from reliability_assets.resources.reliability import ReliabilityStoreResource
+    from reliability_assets.resources.store_resource import ReliabilityStoreResource
     from reliability_assets.sensors.check_failures import DEFAULT_INTERVAL_S, build_check_failure_sensor
     from reliability_assets.sensors.run_outcomes import build_run_outcome_sensors
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import Field
 
-from reliability_assets.resources.reliability import StoreBackedResource
 from reliability_assets.resources.resilience import BreakerConfig, CircuitBreaker
+from reliability_assets.resources.store_resource import StoreBackedResource
 
 
 class ResilientResource(StoreBackedResource):
@@ -28,8 +28,8 @@ class ResilientResource(StoreBackedResource):
     )
 
     def history(self, name: str) -> Any:
-        """The endpoint's recorded latencies and retry outcomes (``resources.resilience.history``)."""
-        from reliability_assets.resources.resilience.history import History, Learning
+        """The endpoint's recorded latencies and retry outcomes (``resilience.endpoint_history``)."""
+        from reliability_assets.resources.resilience.endpoint_history import History, Learning
 
         return History.load(self.store, name, Learning(enabled=self.learn_from_history))
 

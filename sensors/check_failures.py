@@ -10,7 +10,7 @@ the reliability store, keyed by run, so re-reads after a restart or a retried ti
 
 Dagster OSS has no sensor type for asset-check evaluations (dagster issues #17573, #29896), and a failed
 WARN or non-blocking check does not fail its run, so run-failure sensors never see it. This one reads every
-check's executions since its cursor (``check_history.executions_since``: nothing waits behind a running
+check's executions since its cursor (``check_events.executions_since``: nothing waits behind a running
 check). Alert channels that fail never stop it: a broken channel leaves the alert in the inbox/outbox.
 
 Where people look: every alert, incident and action is also a runless ``AssetObservation`` on the failing
@@ -40,11 +40,11 @@ from dagster import (
     sensor,
 )
 
-from reliability_assets.check_history import CheckCursor, Evaluation, executions_since
+from reliability_assets.check_events import CheckCursor, Evaluation, executions_since
 from reliability_assets.remediation import ACTION_TAG, ReliabilityPolicy, RemediationAction, policies_from
 from reliability_assets.resources.llm import ResilientLLM
 from reliability_assets.resources.redaction import redact, redacted_logger
-from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.sensors.observations import UI_URL_ENV, observation, run_url
 from reliability_assets.sensors.views import HEALTH_MIN_INTERVAL_S, observe_views, standing_state
 

@@ -5,7 +5,7 @@ and how it follows the runs it launched until their effect is verified.
   (not only what one tick happened to see); every asset whose policy says ``fallback`` goes into one
   fallback run with its downstream; every ``rollback`` policy into one run of its rollback job, and only
   when the failing run actually promoted something (``rollback_model``): a run whose lineage failed a check
-  never promotes (``check_history.lineage_passed``), so usually there is nothing to undo.
+  never promotes (``check_events.lineage_passed``), so usually there is nothing to undo.
 - **Bounded.** At most ``max_actions`` plans per asset in ``window_s``, counted from the store by exact
   asset name; past it an alert says the bound was hit. A remediation run's own failures are never
   remediated (no loop).
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import AssetKey, AssetObservation, AssetSelection, DagsterRunStatus, RunRequest, RunsFilter
 
-from reliability_assets.check_history import Evaluation, run_evaluations
+from reliability_assets.check_events import Evaluation, run_evaluations
 from reliability_assets.remediation import (
     ACTION_TAG,
     PLAN_TAG,

@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from reliability_assets.remediation import ACTION_TAG
-from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.sensors.check_failures import run_url
 
 RUN_FAILURE_CHECK = "run_failure"

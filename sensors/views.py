@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import AssetObservation, SensorEvaluationContext
 
-from reliability_assets.check_history import Evaluation, standing_notice
+from reliability_assets.check_events import Evaluation, standing_notice
 from reliability_assets.remediation import ACTION_TAG
 from reliability_assets.resources.redaction import redacted_logger
 from reliability_assets.sensors.observations import observation, run_url

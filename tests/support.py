@@ -10,9 +10,9 @@ from pathlib import Path
 from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
 from reliability_assets.reference.analytics import ASSET_CHECKS, ASSETS, SyntheticSource
+from reliability_assets.resources.io_managers import storage_resources
 from reliability_assets.resources.llm import ResilientLLM
-from reliability_assets.resources.reliability import ReliabilityStoreResource
-from reliability_assets.resources.storage import storage_resources
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 
 REPO = Path(__file__).resolve().parents[1]
 #: The local PostgreSQL server (trust auth, database ``test``); every store test also runs on it.

@@ -35,8 +35,8 @@ from reliability_assets.incidents import (
 from reliability_assets.incidents_cli import add_commands, run
 from reliability_assets.reference.analytics import ASSET_CHECKS, ASSETS
 from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
-from reliability_assets.resources.reliability import ReliabilityStoreResource
 from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.sensors.check_failures import build_check_failure_sensor
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.support import evaluate_check_sensor

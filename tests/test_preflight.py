@@ -21,9 +21,9 @@ from pydantic import BaseModel
 
 from reliability_assets import remediation
 from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
-from reliability_assets.resources.reliability import ReliabilityStoreResource
 from reliability_assets.resources.spool import spool_path
 from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.resources.store_url import StoreConfigError, StoreUnavailable
 from tests.support import BIN, REPO, postgres_unreachable
 

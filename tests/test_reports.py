@@ -19,7 +19,7 @@ import pytest
 from dagster import DagsterInstance, FilesystemIOManager, asset, materialize
 
 from reliability_assets.checks.drift import build_drift_check
-from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from tests.support import REPO
 
 

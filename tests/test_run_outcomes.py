@@ -12,8 +12,8 @@ from dagster import (
 
 from reliability_assets.alerts import AlertRouter
 from reliability_assets.incidents import IncidentLog
-from reliability_assets.resources.reliability import ReliabilityStoreResource
 from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.sensors.run_outcomes import RUN_FAILURE_CHECK, build_run_outcome_sensors
 from tests.support import evaluate_run_outcome_sensor
 

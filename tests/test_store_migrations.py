@@ -234,8 +234,9 @@ def _open(url: str) -> str | None:
 
 
 def test_processes_opening_a_new_store_at_once_all_see_head(url: str) -> None:
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        revisions = pool.map(_open, [url] * 4)
+    # spawn, not fork: a fork of this test process (threads of SQLAlchemy, Dagster) once hung under xdist.
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        revisions = pool.map(_open, [url] * 4, chunksize=1)
 
     assert revisions == [HEAD] * 4
     store = ReliabilityStore(url)

@@ -70,7 +70,7 @@ from reliability_assets.checks.drift_eval import (
 from reliability_assets.checks.severity import SeverityLike, check_severity
 from reliability_assets.defaults import COMPUTE_RETRY
 from reliability_assets.resources.redaction import redact, redact_metadata
-from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 
 #: A pinned baseline: a frame, a Parquet/CSV file, or a function of the check's context returning a frame.
 Baseline: TypeAlias = pd.DataFrame | str | Path | Callable[[AssetCheckExecutionContext], pd.DataFrame]
@@ -240,7 +240,7 @@ def build_drift_check(
         context: AssetCheckExecutionContext, reliability: ReliabilityStoreResource, table: pd.DataFrame
     ) -> Iterator[AssetCheckResult]:
         from reliability_assets import kept_frames
-        from reliability_assets.check_history import lineage_passed, upstream_of
+        from reliability_assets.check_events import lineage_passed, upstream_of
 
         store, run_id = reliability.store, context.run.run_id
         ref_frame: pd.DataFrame | None = None

@@ -9,7 +9,7 @@ The breaker judges *calls*, not attempts: a call takes one permission (a half-op
 that expires with the call's deadline, so a killed holder frees it) and reports one outcome, so a primary
 that fails the first attempt of every call but serves every call after a retry keeps serving. A probe
 uses the configured timeout, not the learned one, so an endpoint that became slower is relearned. With a
-``History`` (``resources.resilience.history``) each attempt's timeout and each retry-or-fail-over choice
+``History`` (``resilience.endpoint_history``) each attempt's timeout and each retry-or-fail-over choice
 come from the endpoint's recorded latencies and retry outcomes, within the classifier's hard rules.
 """
 
@@ -34,7 +34,7 @@ from reliability_assets.resources.resilience.deadline import Deadline
 from reliability_assets.resources.resilience.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from reliability_assets.resources.resilience.history import History
+    from reliability_assets.resources.resilience.endpoint_history import History
 
 T = TypeVar("T")
 EventHook = Callable[..., None]

@@ -34,7 +34,7 @@ from reliability_assets.checks.drift_eval import (
     finite_mask,
     recheck_margin,
 )
-from reliability_assets.resources.reliability import ReliabilityStoreResource
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 
 
 def frame(n: int, *, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:

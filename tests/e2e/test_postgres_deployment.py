@@ -40,11 +40,11 @@ from reliability_assets.reference.analytics.summary import ExecutiveBrief, Insig
 from reliability_assets.reference.definitions import build_defs
 from reliability_assets.remediation import ACTION_TAG, REMEDIATES_TAG
 from reliability_assets.remediation_plans import PlanBook
+from reliability_assets.resources.io_managers import storage_resources
 from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
-from reliability_assets.resources.reliability import ReliabilityStoreResource
 from reliability_assets.resources.resilience import CircuitBreaker
-from reliability_assets.resources.storage import storage_resources
 from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
 from tests.support import BIN, REPO
 from tests.support import evaluate_check_sensor as tick

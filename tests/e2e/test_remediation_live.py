@@ -22,7 +22,7 @@ import pytest
 from dagster import AssetKey, DagsterEventType, RunsFilter
 
 from reliability_assets.alerts import AlertRouter
-from reliability_assets.check_history import run_evaluations
+from reliability_assets.check_events import run_evaluations
 from reliability_assets.incidents import IncidentLog
 from reliability_assets.reference.analytics.champion import MODEL_NAME
 from reliability_assets.reference.scenarios import plans_settled, run_config

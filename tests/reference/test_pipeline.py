@@ -5,7 +5,7 @@ import re
 import duckdb
 import pytest
 
-from reliability_assets.check_history import STANDING_KEY
+from reliability_assets.check_events import STANDING_KEY
 from reliability_assets.reference.analytics.model import AUC_FLOOR
 from tests.support import ASSET_NAMES, CHECK_NAMES, check_results, materialized
 

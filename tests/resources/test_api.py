@@ -191,8 +191,8 @@ def test_raw_assets_in_api_mode_show_each_path_in_dagster(data_api, tmp_path) ->
 
     from reliability_assets.reference.analytics import ApiSource, customers, orders
     from reliability_assets.reference.analytics.suites import customers_gx, orders_gx
-    from reliability_assets.resources.reliability import ReliabilityStoreResource
-    from reliability_assets.resources.storage import storage_resources
+    from reliability_assets.resources.io_managers import storage_resources
+    from reliability_assets.resources.store_resource import ReliabilityStoreResource
     from tests.support import check_results, materialized
 
     resources = {

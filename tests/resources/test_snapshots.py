@@ -32,9 +32,9 @@ from reliability_assets.resources.api import (
     ResilientAPI,
     validate_records,
 )
-from reliability_assets.resources.reliability import ReliabilityStoreResource
-from reliability_assets.resources.storage import storage_resources
+from reliability_assets.resources.io_managers import storage_resources
 from reliability_assets.resources.store import ReliabilityStore, quarantined
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from tests.support import check_results, materialized
 
 SIZE = 300

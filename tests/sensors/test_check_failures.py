@@ -37,8 +37,8 @@ from reliability_assets.remediation import (
     reliability_policy,
 )
 from reliability_assets.remediation_plans import PlanBook
-from reliability_assets.resources.reliability import ReliabilityStoreResource
 from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.sensors.check_failures import build_check_failure_sensor
 from tests.support import evaluate_check_sensor as tick
 from tests.support import reference_resources, run_reference

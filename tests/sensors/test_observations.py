@@ -23,12 +23,12 @@ from dagster import (
 )
 
 from reliability_assets.alerts import AlertRouter
-from reliability_assets.check_history import STANDING_KEY
+from reliability_assets.check_events import STANDING_KEY
 from reliability_assets.incidents import IncidentLog
 from reliability_assets.reference.definitions import build_defs
 from reliability_assets.remediation import ACTION_TAG, reliability_policy
-from reliability_assets.resources.reliability import ReliabilityStoreResource
 from reliability_assets.resources.store import ReliabilityStore
+from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.sensors.check_failures import NOTE_TAG, build_check_failure_sensor
 from reliability_assets.sensors.observations import EVENT_KEY
 from tests.support import evaluate_check_sensor, reference_resources, run_reference

@@ -1,7 +1,7 @@
 """What the Dagster instance knows about asset-check evaluations, in one place.
 
 Dagster OSS has no public API that lists check evaluations over time; everything here that leans on
-Dagster's internals is confined to this module and pinned by ``tests/test_check_history.py``, which fails
+Dagster's internals is confined to this module and pinned by ``tests/test_check_events.py``, which fails
 loudly when a Dagster upgrade changes them.
 """
 

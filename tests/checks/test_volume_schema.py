@@ -23,7 +23,7 @@ from dagster import (
 )
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from reliability_assets.checks.history import build_schema_check, build_volume_check
+from reliability_assets.checks.volume_schema import build_schema_check, build_volume_check
 from reliability_assets.metadata import table_metadata
 
 COLUMNS = {"id": "int64", "amount": "float64", "region": "object"}

@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 from dagster import Config, asset, materialize
 
-from reliability_assets.resources.storage import TABLE_SCHEMA, storage_resources
+from reliability_assets.resources.io_managers import TABLE_SCHEMA, storage_resources
 
 
 class Columns(Config):

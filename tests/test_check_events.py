@@ -1,4 +1,4 @@
-"""Pins the Dagster event-log behaviour ``reliability_assets.check_history`` relies on: if a Dagster
+"""Pins the Dagster event-log behaviour ``reliability_assets.check_events`` relies on: if a Dagster
 upgrade changes how planned and evaluated checks are recorded, this fails before the sensors go blind."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dagster import (
     materialize,
 )
 
-from reliability_assets.check_history import (
+from reliability_assets.check_events import (
     CheckCursor,
     all_checks_passed,
     executions_since,
@@ -105,7 +105,7 @@ def test_executions_since_reads_every_check_once_on_the_default_sharded_sqlite_s
 def test_latest_evaluations_are_the_newest_completed_ones_per_check() -> None:
     from dagster import AssetCheckKey
 
-    from reliability_assets.check_history import latest_evaluations
+    from reliability_assets.check_events import latest_evaluations
 
     fine, picky = AssetCheckKey(AssetKey("numbers"), "fine"), AssetCheckKey(AssetKey("numbers"), "picky")
     with DagsterInstance.ephemeral() as instance:

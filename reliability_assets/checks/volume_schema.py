@@ -208,7 +208,7 @@ def build_schema_check(
         now = recorded if isinstance(recorded, TableSchema) else column_schema(table)
         after = {c.name: c.type for c in now.columns}
         source = "recorded on the materialization" if now is recorded else "loaded DataFrame"
-        from reliability_assets.check_history import all_checks_passed
+        from reliability_assets.check_events import all_checks_passed
 
         previous = [(r, s) for r in before if isinstance(s := _metadata(r, COLUMN_SCHEMA), TableSchema)]
         if not previous:
