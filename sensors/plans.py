@@ -180,6 +180,7 @@ class Planner:
                     evaluation_id=key,
                     description=note,
                     evidence=f"{evaluation.asset}:{evaluation.check} failed in run {evaluation.run_id}",
+                    failure_mode="remediation bound reached: automatic actions stopped, a person must act",
                 )
                 self._alert(
                     asset, BOUND_CHECK, f"ERROR: {asset}: {note}", note, evaluation.run_id, incident_id

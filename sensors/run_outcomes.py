@@ -23,6 +23,8 @@ from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.sensors.check_failures import run_url
 
 RUN_FAILURE_CHECK = "run_failure"
+#: The failure mode of a run-failure incident (its review's first line).
+RUN_FAILURE_MODE = "run failure: a step raised, or the run's process died"
 
 
 def on_run_failure(context: RunFailureSensorContext, reliability: ReliabilityStoreResource) -> dict[str, Any]:
@@ -46,6 +48,7 @@ def on_run_failure(context: RunFailureSensorContext, reliability: ReliabilitySto
         evaluation_id=f"run:{run.run_id}",
         description=what,
         evidence=evidence,
+        failure_mode=RUN_FAILURE_MODE,
     )
     if not incident.triage:
         text, tier = triage(incident)

@@ -21,12 +21,17 @@ from dagster import (
 from dagster import asset as dagster_asset
 from sqlalchemy import func, select
 
-from reliability_assets import FAILURE_MODE_KEY
+from reliability_assets import (
+    FAILURE_MODE_KEY,
+    build_drift_check,
+    build_gx_checks,
+    build_schema_check,
+    build_volume_check,
+)
 from reliability_assets.incidents import (
     IncidentLog,
     IncidentNotFound,
     TriageNote,
-    failure_mode_of,
     format_duration,
     incident_evaluations,
     incidents,
@@ -323,13 +328,20 @@ def test_a_declared_mode_is_kept_when_a_later_failure_declares_none(sqlite_log) 
     assert sqlite_log.review(renamed.id).failure_mode.startswith("upstream schema change (")
 
 
-def test_every_check_of_the_reference_pipeline_has_a_failure_mode() -> None:
-    """Declared on the check (FAILURE_MODE_KEY) or built into the framework builder that made it."""
-    specs = [spec for d in (*ASSETS, *ASSET_CHECKS) for spec in getattr(d, "check_specs", ())]
+def test_every_check_of_the_reference_pipeline_declares_a_failure_mode() -> None:
+    """On the check itself (FAILURE_MODE_KEY): by hand, or written by the framework builder that made it
+    (its built-in mode, or the one passed as ``failure_mode=``)."""
+    from reliability_assets.reference.definitions import component_defs
+
+    made = (*ASSETS, *ASSET_CHECKS, *(component_defs().asset_checks or []))
+    specs = {spec.key: spec for d in made for spec in getattr(d, "check_specs", ())}
     assert len(specs) > 10
-    for spec in specs:
-        declared = spec.metadata.get(FAILURE_MODE_KEY)
-        assert declared or failure_mode_of(spec.name) != f"check {spec.name} failed", spec.key
+    for key, spec in specs.items():
+        assert spec.metadata.get(FAILURE_MODE_KEY), key
+    prediction = next(s for k, s in specs.items() if k.name == "prediction_drift")
+    assert prediction.metadata[FAILURE_MODE_KEY] == "prediction drift: the model's scores shifted"
+    gx = next(s for k, s in specs.items() if k.name == "gx_suite" and k.asset_key.path == ["churn_scores"])
+    assert gx.metadata[FAILURE_MODE_KEY].startswith("data quality")
 
 
 def _record_many(url: str, asset: str, worker: int, barrier) -> None:
@@ -494,3 +506,25 @@ def test_cli_list_show_review_resolve(log, store_url, asset, monkeypatch, capsys
     assert "no incident 'INC-00000000'" in capsys.readouterr().err
     with pytest.raises(IncidentNotFound):
         log.get("INC-00000000")
+
+
+@pytest.mark.parametrize(
+    ("build", "built_in"),
+    [
+        (
+            lambda **kw: build_gx_checks(
+                "t", [{"expectation": "expect_column_to_exist", "kwargs": {"column": "a"}}], **kw
+            ),
+            "data quality",
+        ),
+        (lambda **kw: build_drift_check("t", **kw), "data drift"),
+        (lambda **kw: build_volume_check("t", **kw), "volume anomaly"),
+        (lambda **kw: build_schema_check("t", **kw), "schema change"),
+    ],
+)
+def test_the_check_builders_write_their_failure_mode_on_the_spec(build, built_in: str) -> None:
+    """A renamed check keeps its builder's mode; ``failure_mode=`` replaces it."""
+    (default,) = build(name="renamed").check_specs
+    assert default.metadata[FAILURE_MODE_KEY].startswith(built_in)
+    (declared,) = build(name="renamed", failure_mode="  the  feed  broke ").check_specs
+    assert declared.metadata[FAILURE_MODE_KEY] == "the feed broke"

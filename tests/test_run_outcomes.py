@@ -11,10 +11,14 @@ from dagster import (
 )
 
 from reliability_assets.alerts import AlertRouter
-from reliability_assets.incidents import IncidentLog
+from reliability_assets.incidents import IncidentLog, review_defaults
 from reliability_assets.resources.store import ReliabilityStore
 from reliability_assets.resources.store_resource import ReliabilityStoreResource
-from reliability_assets.sensors.run_outcomes import RUN_FAILURE_CHECK, build_run_outcome_sensors
+from reliability_assets.sensors.run_outcomes import (
+    RUN_FAILURE_CHECK,
+    RUN_FAILURE_MODE,
+    build_run_outcome_sensors,
+)
 from tests.support import evaluate_run_outcome_sensor
 
 SHOULD_FAIL = {"now": True}
@@ -54,6 +58,7 @@ def test_a_failed_run_opens_an_incident_and_alerts_and_its_next_success_resolves
             failed.run_id,
         )
         assert "nightly_export" in incident.evidence and incident.detected_at is not None
+        assert review_defaults(incident)["failure_mode"].startswith(RUN_FAILURE_MODE)
         (entry,) = AlertRouter(store).inbox(asset="job:export_job")
         assert entry.alert.severity == "ERROR" and entry.alert.incident_id == incident.id
         assert entry.alert.run_url and entry.alert.run_url.endswith(failed.run_id)

@@ -69,6 +69,7 @@ from reliability_assets.checks.drift_eval import (
 )
 from reliability_assets.checks.severity import SeverityLike, check_severity
 from reliability_assets.defaults import COMPUTE_RETRY
+from reliability_assets.incidents.modes import mode_metadata
 from reliability_assets.resources.redaction import redact, redact_metadata
 from reliability_assets.resources.store_resource import ReliabilityStoreResource
 
@@ -192,11 +193,13 @@ def build_drift_check(
     blocking: bool = False,
     sample_size: int | None = DEFAULT_SAMPLE_SIZE,
     seed: int = 0,
+    failure_mode: str | None = None,
 ) -> AssetChecksDefinition:
     """A drift check on ``asset`` (a DataFrame), needing the ``reliability`` resource for its references.
 
     ``overrides`` maps a column to ``{"method": ..., "threshold": ...}`` (Evidently's stattest names);
     ``sample_size=None`` compares every row (see ``drift_eval`` for the sampling policy).
+    ``failure_mode``: what a failure is, in a person's terms (incident reviews; default: data drift).
     """
     key = AssetKey.from_coercible(asset)
     where = f"drift check {name!r} on {key.to_user_string()}"
@@ -230,6 +233,7 @@ def build_drift_check(
                 blocking=blocking,
                 description=f"Evidently drift vs {against}: fails when {drift_share:.0%} or more of the "
                 "columns drift.",
+                metadata=mode_metadata(failure_mode, builder="drift"),
             )
         ],
         ins={"table": AssetIn(key=key)},

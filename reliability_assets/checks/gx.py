@@ -39,6 +39,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from reliability_assets.checks.gx_tables import describe, failed_table, markdown_table
 from reliability_assets.defaults import COMPUTE_RETRY
+from reliability_assets.incidents.modes import mode_metadata
 from reliability_assets.resources.redaction import RedactedMessage, redact, redact_metadata, redact_text
 
 Severity = Literal["critical", "warning", "info"]
@@ -339,11 +340,13 @@ def build_gx_checks(
     name: str = "gx_suite",
     blocking: bool = True,
     result_format: str = "SUMMARY",
+    failure_mode: str | None = None,
 ) -> AssetChecksDefinition:
     """One step that loads ``asset`` once and reports a check per GX severity present in ``suite``.
 
     Critical failures are ERROR and block downstream (unless ``blocking=False``); warnings are WARN and
     never block; info results are metadata only. ``suite`` is checked now, without importing GX.
+    ``failure_mode``: what a failure is, in a person's terms (incident reviews; default: data quality).
     """
     key = AssetKey.from_coercible(asset)
     if result_format not in RESULT_FORMATS:
@@ -357,6 +360,7 @@ def build_gx_checks(
             blocking=blocking and sev == "critical",
             description=f"{len(group)} {sev} GX expectation(s): "
             + ", ".join(dict.fromkeys(e.expectation for e in group)),
+            metadata=mode_metadata(failure_mode, builder="gx_suite"),
         )
         for sev, group in groups.items()
         if group

@@ -30,6 +30,7 @@ from dagster import (
 
 from reliability_assets.checks.severity import SeverityLike, check_severity
 from reliability_assets.defaults import COMPUTE_RETRY
+from reliability_assets.incidents.modes import mode_metadata
 from reliability_assets.metadata import column_schema
 from reliability_assets.resources.redaction import redact, redact_metadata
 
@@ -55,8 +56,8 @@ def _metadata(record: EventLogRecord | None, entry: str) -> Any:
     return getattr(value, "value", value)
 
 
-def _spec(key: AssetKey, name: str, blocking: bool, description: str) -> AssetCheckSpec:
-    return AssetCheckSpec(name, asset=key, blocking=blocking, description=description)
+def _spec(key: AssetKey, name: str, blocking: bool, description: str, metadata: dict) -> AssetCheckSpec:
+    return AssetCheckSpec(name, asset=key, blocking=blocking, description=description, metadata=metadata)
 
 
 def build_volume_check(
@@ -68,6 +69,7 @@ def build_volume_check(
     max_change: float = 0.5,
     severity: SeverityLike = AssetCheckSeverity.WARN,
     blocking: bool = False,
+    failure_mode: str | None = None,
 ) -> AssetChecksDefinition:
     """Fails when the row count moves more than ``max_change`` (a ratio) from the median of the last
     ``history`` materializations: the median, so one bad day does not become tomorrow's baseline.
@@ -93,6 +95,7 @@ def build_volume_check(
                 name,
                 blocking,
                 f"Row count within +-{max_change:.0%} of the median of the last {history} materializations.",
+                mode_metadata(failure_mode, builder="volume"),
             )
         ],
         ins={"table": AssetIn(key=key)},
@@ -173,6 +176,7 @@ def build_schema_check(
     severity: SeverityLike = AssetCheckSeverity.ERROR,
     blocking: bool = True,
     allow_added: bool = True,
+    failure_mode: str | None = None,
 ) -> AssetChecksDefinition:
     """Fails when a column is removed, renamed or changes dtype since the last materialization whose checks
     all passed (so a fallback that restores the good schema is not a change):
@@ -196,6 +200,7 @@ def build_schema_check(
                 name,
                 blocking,
                 f"Columns and dtypes match the last passing materialization ({added_text}).",
+                mode_metadata(failure_mode, builder="schema"),
             )
         ],
         ins={"table": AssetIn(key=key)},

@@ -95,6 +95,9 @@ class GXGateComponent(Component, Resolvable, Model):
     result_format: Literal["BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE"] = Field(
         default="SUMMARY", description="How much GX reports per failed expectation."
     )
+    failure_mode: str | None = Field(
+        default=None, description="What a failure is, in a person's terms (incident reviews)."
+    )
 
     def build_defs(self, context: ComponentLoadContext) -> dg.Definitions:
         from reliability_assets import build_gx_checks
@@ -110,6 +113,7 @@ class GXGateComponent(Component, Resolvable, Model):
             name=self.name,
             blocking=self.blocking,
             result_format=self.result_format,
+            failure_mode=self.failure_mode,
         )
         return dg.Definitions(asset_checks=[checks])
 
@@ -169,6 +173,9 @@ class DriftGateComponent(Component, Resolvable, Model):
         default="ERROR", description="Dagster's check severity when drift is found (bad data: ERROR)."
     )
     blocking: bool = Field(default=False, description="A failure stops downstream assets in the same run.")
+    failure_mode: str | None = Field(
+        default=None, description="What a failure is, in a person's terms (incident reviews)."
+    )
     sample_size: int | None = Field(
         default=None, description="Rows compared per side (above 1,000); omitted: the framework's default."
     )
@@ -196,6 +203,7 @@ class DriftGateComponent(Component, Resolvable, Model):
             severity=self.severity,
             blocking=self.blocking,
             seed=self.seed,
+            failure_mode=self.failure_mode,
             **options,
         )
         return dg.Definitions(asset_checks=[check])

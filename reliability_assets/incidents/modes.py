@@ -26,6 +26,12 @@ _BUILT_IN_MODES = {
 }
 
 
+def mode_metadata(failure_mode: str | None, *, builder: str) -> dict[str, str]:
+    """The check-spec metadata a framework builder writes: the caller's ``failure_mode``, else the
+    builder's built-in one (``builder``: gx_suite, drift, schema or volume), so a renamed check keeps it."""
+    return {FAILURE_MODE_KEY: " ".join((failure_mode or _BUILT_IN_MODES[builder]).split())}
+
+
 def with_declared_mode(evidence: str, mode: str | None) -> str:
     """``evidence`` ending with the declared failure mode on a line of its own (none when ``mode`` is
     None or blank); a mode already there is replaced."""

@@ -68,5 +68,6 @@ churn_scores_drift = build_drift_check(
     name="prediction_drift",
     columns=["churn_probability", "risk_band"],
     baseline=scores_baseline,
+    failure_mode="prediction drift: the model's scores shifted",
 )
 DRIFT_CHECKS = [customer_features_drift, churn_scores_drift]
