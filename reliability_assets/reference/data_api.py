@@ -1,129 +1,69 @@
-"""A local stand-in for the upstream customers/orders API that fails on purpose.
-
-The pipeline's HTTP source has to survive an upstream that is down, slow, rate limited, sends malformed
-records, values no column can hold (a 400-digit id), truncated or wrongly shaped bodies, broken cursors and
-flaky first attempts. A real API does that rarely and never on cue, so this server serves the deterministic
-generator's data with real pagination and injects each failure when asked: per request with the header
-``X-Reliability-Chaos: <mode>`` (the Dagster resource forwards the run tag ``reliability/chaos``),
-otherwise with the server's own default (``RELIABILITY_API_CHAOS`` on the command line). Every failure path
-can then be watched in the Dagster UI on purpose, and tested.
+"""The reference pipeline's upstream: the generator's customers and orders behind the framework's
+fault-injecting records API (``reliability_assets.testing.RecordsAPI``).
 
     python -m reliability_assets.reference.data_api --port 8765 --chaos api_rate_limited
 
-Endpoints: ``GET /health``; ``GET /v1/customers?limit=N&cursor=C`` (opaque cursor pagination);
-``GET /v1/orders?page=P&per_page=N`` (page pagination). Standard library only, apart from the generator,
-which is imported when the server starts: nothing else may import this module (fast code location).
+``/v1/customers`` pages by cursor, ``/v1/orders`` by page, as the reference's ``ResilientAPI`` sources
+expect. The generator is imported when the server starts: nothing else may import this module (fast code
+location).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import json
-import math
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
-from reliability_assets import API_FAULTS, API_TEST_FAULTS, NO_CHAOS
+from reliability_assets.testing.records_api import (
+    BAD_EVERY,
+    BAD_KINDS,
+    CHAOS_HEADER,
+    CHAOS_MODES,
+    CLIENT_TEST_MODES,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    OUT_OF_RANGE_AT,
+    OUT_OF_RANGE_ID,
+    Record,
+    RecordCollection,
+    RecordsAPI,
+    decode_cursor,
+    encode_cursor,
+    records_of_frame,
+)
 
-CHAOS_HEADER = "X-Reliability-Chaos"
-#: The documented modes, then the ones that exist for testing clients (one list: ``resources.chaos``).
-CHAOS_MODES, CLIENT_TEST_MODES = API_FAULTS, API_TEST_FAULTS
-DEFAULT_LIMIT, MAX_LIMIT = 500, 5000
-#: In ``api_bad_records`` the record at position p is malformed when p % BAD_EVERY == BAD_EVERY - 1,
-#: with the kind BAD_KINDS[(p // BAD_EVERY) % 3]: 5% of records, the three kinds in turn.
-BAD_EVERY = 20
-BAD_KINDS = ("missing_field", "wrong_type", "out_of_domain")
-#: In ``api_out_of_range`` the record at this position carries a 400-digit id (``customer_id`` of a
-#: customer, ``order_id`` of an order): valid JSON, a Python int, but no int64 column holds it.
-OUT_OF_RANGE_AT = 7
-OUT_OF_RANGE_ID = 10**399
-_CURSOR_PREFIX = "offset:"
-
-Record = dict[str, Any]
-Response = tuple[int, Any, dict[str, str]]  # status, JSON payload, extra headers
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.response: Response = (status, _error(code, message), {})
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
-
-
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{offset}".encode()).decode().rstrip("=")
+__all__ = [
+    "BAD_EVERY",
+    "BAD_KINDS",
+    "CHAOS_HEADER",
+    "CHAOS_MODES",
+    "CLIENT_TEST_MODES",
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "OUT_OF_RANGE_AT",
+    "OUT_OF_RANGE_ID",
+    "DataAPI",
+    "decode_cursor",
+    "encode_cursor",
+    "main",
+]
 
 
-def decode_cursor(cursor: str, total: int) -> int:
-    try:
-        text = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-        if not text.startswith(_CURSOR_PREFIX):
-            raise ValueError(text)
-        offset = int(text.removeprefix(_CURSOR_PREFIX))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise _Reject(400, "invalid_cursor", f"cursor {cursor!r} is not a cursor this API issued") from None
-    if not 0 <= offset <= total:
-        raise _Reject(400, "invalid_cursor", f"cursor {cursor!r} points outside the collection")
-    return offset
+def _plan_out_of_domain(record: Record) -> Record:
+    return {**record, "plan": "platinum-plus"}
 
 
-def _records(frame: Any) -> list[Record]:
-    """Rows as JSON-ready dicts: ISO dates, native ints/floats/bools, null for NaN/None/NaT."""
-    import pandas as pd
-
-    columns = []
-    for name in frame.columns:
-        series = frame[name]
-        missing = series.isna().tolist()
-        if pd.api.types.is_datetime64_any_dtype(series):
-            series = series.dt.strftime("%Y-%m-%d")
-        columns.append([None if m else v for v, m in zip(series.tolist(), missing, strict=True)])
-    names = [str(n) for n in frame.columns]
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+def _negative_amount(record: Record) -> Record:
+    # the corrupted scenario renames `amount` to `order_total`
+    key = "amount" if "amount" in record or "order_total" not in record else "order_total"
+    value = record.get(key)
+    return {**record, key: -abs(value) if isinstance(value, int | float) and value else -1.0}
 
 
-def _malformed(record: Record, position: int, collection: str) -> Record:
-    if position % BAD_EVERY != BAD_EVERY - 1:
-        return record
-    bad, kind = dict(record), BAD_KINDS[(position // BAD_EVERY) % len(BAD_KINDS)]
-    if kind == "missing_field":
-        bad.pop("customer_id" if collection == "customers" else "order_id", None)
-    elif kind == "wrong_type":
-        bad["customer_id"] = "abc"
-    elif collection == "customers":
-        bad["plan"] = "platinum-plus"
-    else:  # the corrupted scenario renames `amount`
-        key = "amount" if "amount" in bad or "order_total" not in bad else "order_total"
-        value = bad.get(key)
-        bad[key] = -abs(value) if isinstance(value, int | float) and value else -1.0
-    return bad
-
-
-def _int_param(query: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
-    raw = query.get(name, [str(default)])[-1]
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise _Reject(400, "invalid_parameter", f"{name} must be an integer in [{low}, {high}], got {raw!r}")
-    return value
-
-
-class DataAPI:
-    """The server; a context manager. ``requests`` records (method, path with query, monotonic time)."""
+class DataAPI(RecordsAPI):
+    """The generator's ``scenario`` data (``seed``, ``size`` customers) as the reference's upstream API."""
 
     def __init__(
         self,
@@ -136,181 +76,29 @@ class DataAPI:
         chaos: str = "",
         slow_s: float = 30.0,
     ) -> None:
-        self.host, self.port, self.seed, self.size, self.scenario = host, port, seed, size, scenario
-        self.slow_s = slow_s
-        self._chaos = chaos.strip()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._requests: list[tuple[str, str, float]] = []
-        self._seen_urls: set[str] = set()
-        self._rate_count = 0
-        self._data: dict[str, list[Record]] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self.seed, self.size, self.scenario = seed, size, scenario
+        super().__init__(self._generated, host=host, port=port, chaos=chaos, slow_s=slow_s)
 
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("DataAPI is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    @property
-    def requests(self) -> list[tuple[str, str, float]]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def chaos(self) -> str:
-        return self._chaos
-
-    def set_chaos(self, mode: str) -> None:
-        self._chaos = mode.strip()
-
-    def start(self) -> Self:
-        if self._server is not None:
-            return self
+    def _generated(self) -> dict[str, RecordCollection]:
         from reliability_assets.reference.analytics.generator import generate
 
         raw = generate(seed=self.seed, size=self.size, scenario=self.scenario)
-        self._data = {"customers": _records(raw.customers), "orders": _records(raw.orders)}
-        self._stopping.clear()
-        handler = type("DataAPIHandler", (_Handler,), {"api": self})
-        server = ThreadingHTTPServer((self.host, self.port), handler)
-        server.daemon_threads = True
-        server.block_on_close = False  # keep-alive connections must not hold up stop()
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="data-api", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def handle(self, method: str, target: str, chaos_header: str | None) -> tuple[int, bytes, dict[str, str]]:
-        """One request -> (status, body, extra headers). Chaos comes from the header, else the default."""
-        with self._lock:
-            self._requests.append((method, target, time.monotonic()))
-        mode = (self._chaos if chaos_header is None else chaos_header).strip()
-        url = urlsplit(target)
-        try:
-            status, payload, headers = self._route(url.path, parse_qs(url.query), mode, target)
-        except _Reject as reject:
-            status, payload, headers = reject.response
-        if mode not in NO_CHAOS + CHAOS_MODES + CLIENT_TEST_MODES:
-            headers["X-Reliability-Chaos-Ignored"] = mode[:200]
-        body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-        if mode == "api_truncated" and status == 200:
-            body = body[: len(body) // 2]
-        return status, body, headers
-
-    def _route(self, path: str, query: dict[str, list[str]], mode: str, target: str) -> Response:
-        path = path.rstrip("/") or "/"
-        if path == "/health":
-            return 200, {"status": "ok"}, {}
-        pages: dict[str, Callable[[dict[str, list[str]], str], dict[str, Any]]] = {
-            "/v1/customers": self._customers,
-            "/v1/orders": self._orders,
-        }
-        if path not in pages:
-            raise _Reject(404, "not_found", f"no resource at {path}")
-        if mode == "api_down":
-            raise _Reject(503, "unavailable", "the upstream API is down (chaos: api_down)")
-        if mode == "api_flaky":
-            with self._lock:
-                first = target not in self._seen_urls
-                self._seen_urls.add(target)
-            if first:
-                raise _Reject(503, "unavailable", "transient failure, retry (chaos: api_flaky)")
-        if mode == "api_rate_limited":
-            with self._lock:
-                self._rate_count += 1
-                limited = self._rate_count % 2 == 0
-            if limited:
-                return 429, _error("rate_limited", "too many requests, retry after 1 s"), {"Retry-After": "1"}
-        if mode == "api_slow":
-            self._stopping.wait(self.slow_s)
-        payload = pages[path](query, mode)
-        if mode == "api_wrong_shape":
-            payload = {("items" if key == "data" else key): value for key, value in payload.items()}
-        return 200, payload, {}
-
-    def _page(self, collection: str, offset: int, count: int, mode: str) -> list[Record]:
-        rows = self._data[collection][offset : offset + count]
-        if mode == "api_bad_records":
-            return [_malformed(row, offset + i, collection) for i, row in enumerate(rows)]
-        if mode == "api_out_of_range" and offset <= OUT_OF_RANGE_AT < offset + len(rows):
-            rows = list(rows)
-            key = "customer_id" if collection == "customers" else "order_id"
-            rows[OUT_OF_RANGE_AT - offset] = {**rows[OUT_OF_RANGE_AT - offset], key: OUT_OF_RANGE_ID}
-        return rows
-
-    def _customers(self, query: dict[str, list[str]], mode: str) -> dict[str, Any]:
-        limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        total = len(self._data["customers"])
-        cursor = query.get("cursor", [""])[-1]
-        if cursor and mode == "api_cursor_breaks":
-            raise _Reject(400, "invalid_cursor", "cursor rejected (chaos: api_cursor_breaks)")
-        offset = decode_cursor(cursor, total) if cursor else 0
-        end = min(offset + limit, total)
         return {
-            "data": self._page("customers", offset, limit, mode),
-            "next_cursor": encode_cursor(end) if end < total else None,
+            "customers": RecordCollection(
+                records_of_frame(raw.customers),
+                paging="cursor",
+                id_field="customer_id",
+                wrong_type_field="customer_id",
+                out_of_domain=_plan_out_of_domain,
+            ),
+            "orders": RecordCollection(
+                records_of_frame(raw.orders),
+                paging="page",
+                id_field="order_id",
+                wrong_type_field="customer_id",
+                out_of_domain=_negative_amount,
+            ),
         }
-
-    def _orders(self, query: dict[str, list[str]], mode: str) -> dict[str, Any]:
-        page = _int_param(query, "page", 1, 1, 10**9)
-        per_page = _int_param(query, "per_page", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        if page == 2 and mode == "api_cursor_breaks":
-            raise _Reject(500, "internal_error", "page 2 failed (chaos: api_cursor_breaks)")
-        total = len(self._data["orders"])
-        return {
-            "data": self._page("orders", (page - 1) * per_page, per_page, mode),
-            "page": page,
-            "per_page": per_page,
-            "total_pages": math.ceil(total / per_page),
-            "total": total,
-        }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    api: DataAPI
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server_version = "ReliabilityDataAPI/1.0"
-
-    def do_GET(self) -> None:
-        try:
-            status, body, headers = self.api.handle("GET", self.path, self.headers.get(CHAOS_HEADER))
-        except Exception as exc:  # a bug here must still answer, as JSON
-            status, body, headers = 500, json.dumps(_error("internal_error", repr(exc))).encode(), {}
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and the UI own the output
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow-s", type=float, default=30.0)
     args = parser.parse_args(argv)
     done = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict[int, Any] = {
+        sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     api = DataAPI(**vars(args))  # the option names are the constructor's
     try:
         with api:
