@@ -1,4 +1,4 @@
-"""reliability: the framework's commands (``reliability_cli``) on the reference code location, plus its own:
+"""reliability: the framework's commands (reliability_cli) on the reference code location, plus its own:
 demo materializes the whole graph through the Dagster CLI, with progress, and prints every asset's and
 check's status; scenario launches a failure through the running UI and reports what the sensors did.
 -v shows Dagster's event stream (demo) or each phase (scenario) instead of the progress bar."""

@@ -4,6 +4,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 
@@ -83,3 +84,15 @@ def test_status_shows_the_gate_that_blocked_a_run_and_what_it_skipped(tmp_path) 
     }
     assert "expect_table_columns_to_match_set" in done.stdout
     assert "blocked by customers:gx_suite, orders:gx_suite" in done.stdout
+
+
+def test_help_reads_as_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command's --help, as a person reads it: no reStructuredText double backticks from docstrings."""
+    from reliability_assets.reference.cli import main
+
+    commands = ["init-home", "dev", "status", "dlq", "incidents", "alerts", "report", "reports", "demo"]
+    for argv in ([], *([c] for c in commands), ["scenario"]):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        text = capsys.readouterr().out
+        assert "usage: reliability" in text and "``" not in text, (argv, text)
