@@ -43,7 +43,7 @@ def demo(*, scenario: str | None, seed: int | None, size: int | None, verbose: b
         "*",
         "--config-json",
         # One process for the whole graph: a terminal smoke run pays the interpreter start once, not per step
-        # (the code location's default too; multiprocess is covered by tests/test_postgres_deployment.py).
+        # (the code location's default too; multiprocess is covered by tests/e2e/test_postgres_deployment.py).
         json.dumps(
             {"resources": {"source": {"config": source_config}}, "execution": {"config": {"in_process": {}}}}
         ),
