@@ -43,7 +43,7 @@ from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
 from reliability_assets.resources.store import ReliabilityStore
 from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.sensors.check_failures import build_check_failure_sensor
-from tests.fake_openai import FakeOpenAI, Fault
+from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
 from tests.support import evaluate_check_sensor
 
 T0 = 1_700_000_000.0
