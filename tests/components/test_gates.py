@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from tests.components.conftest import ORDERS_PY, Project
+from tests.components.support import ORDERS_PY, Project
 
 GX_INLINE = """
 type: reliability_assets.components.GXGateComponent

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from reliability_assets import LLM_KEY, TRIAGE_LLM_KEY, ResilientLLM
-from tests.components.conftest import Project
+from tests.components.support import Project
 
 SECRET = "sk-test-components-0123456789abcdef"
 

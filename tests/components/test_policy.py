@@ -9,7 +9,7 @@ import pytest
 
 from reliability_assets import policies_from, reliability_policy
 from reliability_assets.remediation import POLICY_KEY
-from tests.components.conftest import Project
+from tests.components.support import Project
 
 ASSETS_PY = """
 import dagster as dg

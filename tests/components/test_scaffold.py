@@ -15,7 +15,7 @@ from reliability_assets.components import (
     ResilientLLMComponent,
 )
 from reliability_assets.remediation import POLICY_KEY
-from tests.components.conftest import ORDERS_PY
+from tests.components.support import ORDERS_PY
 
 
 def test_gx_gate_scaffold_writes_defs_yaml_and_a_suite_that_load() -> None:
