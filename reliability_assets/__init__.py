@@ -8,9 +8,9 @@ first name that needs them, great_expectations and evidently only when a check r
 
 from __future__ import annotations
 
-import importlib
 import os
 
+from reliability_assets._lazy import lazy_attributes
 from reliability_assets.resource_keys import LLM_KEY, RELIABILITY_STORE_KEY, TRIAGE_LLM_KEY
 
 # Third-party telemetry off wherever the framework runs (GX and Evidently read these at import).
@@ -180,8 +180,6 @@ __all__ = [
 #: ``typing`` costs more than this whole module: type checkers read this constant as ``typing``'s.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from reliability_assets.alert_channels import validate_channels
     from reliability_assets.alerts import AlertRouter
     from reliability_assets.check_events import (
@@ -250,15 +248,4 @@ if TYPE_CHECKING:
     from reliability_assets.wiring import reliability_definitions
 
 
-def __getattr__(name: str) -> Any:
-    """Import the public name's module on first access and cache the value here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

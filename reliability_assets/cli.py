@@ -12,22 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-#: The framework's commands, each ``add_commands(subparsers)`` + ``run(args, ...)`` in its module.
-FRAMEWORK_COMMANDS = (
-    "init-home",
-    "dev",
-    "status",
-    "dlq",
-    "incidents",
-    "alerts",
-    "report",
-    "reports",
-)
 
 
 @dataclass(frozen=True)
@@ -72,8 +59,9 @@ def _parser(prog: str, description: str | None, commands: Sequence[CLICommand]) 
         reports,
     ):
         module.add_commands(subparsers)
+    framework = set(subparsers.choices)
     for command in commands:
-        if command.name in FRAMEWORK_COMMANDS:
+        if command.name in framework:
             raise ValueError(f"reliability_cli: {command.name!r} is a framework command; choose another name")
         command.add(subparsers)
     return parser
@@ -116,11 +104,6 @@ def reliability_cli(
     if args.command == "dlq":
         from reliability_assets import dead_letters_cli
 
-        if llm is None and args.dlq_command == "replay":
-            print(
-                "reliability dlq replay: this project gave the CLI no LLM to replay through", file=sys.stderr
-            )
-            return 2
         return dead_letters_cli.run(args, llm=llm() if llm is not None else None)
     if args.command == "incidents":
         return incidents_cli.run(args)

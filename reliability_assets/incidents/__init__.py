@@ -10,7 +10,7 @@ declared by a check (``FAILURE_MODE_KEY``) or built in; ``review``: the post-inc
 
 from __future__ import annotations
 
-import importlib
+from reliability_assets._lazy import lazy_attributes
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(
@@ -61,8 +61,6 @@ __all__ = [
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from reliability_assets.incidents.formatting import format_duration, utc
     from reliability_assets.incidents.log import IncidentLog
     from reliability_assets.incidents.modes import FAILURE_MODE_KEY, failure_mode_of
@@ -90,15 +88,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """Import the name's module on first access and cache the value here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

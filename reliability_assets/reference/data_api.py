@@ -16,39 +16,7 @@ import signal
 import threading
 from typing import Any
 
-from reliability_assets.testing.records_api import (
-    BAD_EVERY,
-    BAD_KINDS,
-    CHAOS_HEADER,
-    CHAOS_MODES,
-    CLIENT_TEST_MODES,
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    OUT_OF_RANGE_AT,
-    OUT_OF_RANGE_ID,
-    Record,
-    RecordCollection,
-    RecordsAPI,
-    decode_cursor,
-    encode_cursor,
-    records_of_frame,
-)
-
-__all__ = [
-    "BAD_EVERY",
-    "BAD_KINDS",
-    "CHAOS_HEADER",
-    "CHAOS_MODES",
-    "CLIENT_TEST_MODES",
-    "DEFAULT_LIMIT",
-    "MAX_LIMIT",
-    "OUT_OF_RANGE_AT",
-    "OUT_OF_RANGE_ID",
-    "DataAPI",
-    "decode_cursor",
-    "encode_cursor",
-    "main",
-]
+from reliability_assets.testing.records_api import Record, RecordCollection, RecordsAPI, records_of_frame
 
 
 def _plan_out_of_domain(record: Record) -> Record:

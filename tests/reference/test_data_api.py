@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 
 from reliability_assets.reference.analytics.generator import RawData, generate
-from reliability_assets.reference.data_api import (
+from reliability_assets.reference.data_api import DataAPI
+from reliability_assets.testing.records_api import (
     BAD_EVERY,
     CHAOS_HEADER,
     OUT_OF_RANGE_AT,
     OUT_OF_RANGE_ID,
-    DataAPI,
     encode_cursor,
 )
 from tests.support import REPO

@@ -24,7 +24,7 @@ from reliability_assets.reference.analytics.raw_sources import (
     OrderRecord,
     build_frame,
 )
-from reliability_assets.reference.data_api import OUT_OF_RANGE_ID, DataAPI
+from reliability_assets.reference.data_api import DataAPI
 from reliability_assets.resources.api import (
     INT64_MAX,
     MAX_TEXT_LENGTH,
@@ -35,6 +35,7 @@ from reliability_assets.resources.api import (
 from reliability_assets.resources.io_managers import storage_resources
 from reliability_assets.resources.store import ReliabilityStore, quarantined
 from reliability_assets.resources.store_resource import ReliabilityStoreResource
+from reliability_assets.testing.records_api import OUT_OF_RANGE_ID
 from tests.support import check_results, materialized
 
 SIZE = 300
