@@ -23,6 +23,7 @@ _LAZY: dict[str, str] = {
     "ResilientLLM": "reliability_assets.resources.llm",
     "LLMEndpoint": "reliability_assets.resources.llm_endpoint",
     "LLMResult": "reliability_assets.resources.llm_result",
+    "BatchResult": "reliability_assets.resources.llm_batch",
     "ResilientAPI": "reliability_assets.resources.api",
     "Pull": "reliability_assets.resources.api",
     "PullFailed": "reliability_assets.resources.api",
@@ -118,6 +119,7 @@ __all__ = [
     "TRIAGE_LLM_KEY",
     "APIChaos",
     "AlertRouter",
+    "BatchResult",
     "BoundedRecord",
     "CLICommand",
     "DagsterUI",
@@ -229,6 +231,7 @@ if TYPE_CHECKING:
     )
     from reliability_assets.resources.io_managers import storage_resources
     from reliability_assets.resources.llm import ResilientLLM
+    from reliability_assets.resources.llm_batch import BatchResult
     from reliability_assets.resources.llm_endpoint import LLMEndpoint
     from reliability_assets.resources.llm_result import LLMResult
     from reliability_assets.resources.paths import dagster_home

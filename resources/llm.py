@@ -10,12 +10,14 @@ served, how, at what cost, and whether the answer is degraded.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import json
 import os
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dagster import get_dagster_logger
 from pydantic import Field, field_validator
@@ -44,6 +46,22 @@ from reliability_assets.resources.resilience import (
 from reliability_assets.resources.screening import Verdict, screen
 from reliability_assets.resources.spool import drain_spool, spool_dead_letter
 from reliability_assets.resources.tokens import count_messages
+
+if TYPE_CHECKING:
+    from reliability_assets.resources.llm_batch import BatchResult
+
+#: Set by a batch: per-request events go to the debug log (a batch logs its progress instead), so a
+#: 2,000-item batch does not write 6,000 lines to the run's event log.
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("reliability_llm_quiet", default=False)
+
+
+@contextlib.contextmanager
+def quiet_events() -> Iterator[None]:
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 class ResilientLLM(ResilientResource):
@@ -100,7 +118,7 @@ class ResilientLLM(ResilientResource):
         def emit(kind: str, **fields: Any) -> None:
             line = self._redact(json.dumps({"event": kind, **fields}, default=str))
             call.events.append(json.loads(line))
-            log.info(line)
+            (log.debug if _QUIET.get() else log.info)(line)
 
         if plan.requested:
             emit("chaos", **plan.event())
@@ -169,6 +187,40 @@ class ResilientLLM(ResilientResource):
         else:
             why = "no endpoint configured and no fallback supplied"
         return self._defer(call, f"every tier exhausted: {why}")
+
+    def generate_many(
+        self,
+        items: Mapping[str, Messages],
+        *,
+        schema: type[T],
+        source: str,
+        checkpoint: str | None = None,
+        deterministic: Callable[[str], T] | None = None,
+        untrusted: Callable[[str], Sequence[str]] | None = None,
+        concurrency: int = 8,
+        cost_ceiling_usd: float | None = None,
+        chaos: str | None = None,
+    ) -> BatchResult[T]:
+        """Ask for a ``schema`` answer per item (item id -> messages), ``concurrency`` at a time, every
+        request through the shared rate limits and breakers. Each served item is checkpointed as it
+        completes under ``checkpoint`` (default ``source``): a rerun with the same checkpoint re-sends none
+        of them. Past ``cost_ceiling_usd`` (this checkpoint's spend included) nothing more is sent. What no
+        tier serves is a dead letter per item; the result holds every item. ``deterministic`` and
+        ``untrusted`` take the item id. See ``resources.llm_batch``."""
+        from reliability_assets.resources.llm_batch import generate_many
+
+        return generate_many(
+            self,
+            items,
+            schema=schema,
+            source=source,
+            checkpoint=checkpoint,
+            deterministic=deterministic,
+            untrusted=untrusted,
+            concurrency=concurrency,
+            cost_ceiling_usd=cost_ceiling_usd,
+            chaos=chaos,
+        )
 
     # --- one endpoint --------------------------------------------------------------------------------
 
@@ -384,7 +436,8 @@ class ResilientLLM(ResilientResource):
     def _deferred(self, call: _Call, reason: str, event: dict[str, Any]) -> LLMResult[Any]:
         """The result of a request in human review (in the dead-letter queue, or spooled for it)."""
         call.events.append(event)
-        get_dagster_logger().warning(json.dumps(event))
+        log = get_dagster_logger()
+        (log.debug if _QUIET.get() else log.warning)(json.dumps(event))
         return call.result(
             output=None,
             tier="human_review",
@@ -395,4 +448,4 @@ class ResilientLLM(ResilientResource):
         )
 
 
-__all__ = ["LLMEndpoint", "LLMResult", "ResilientLLM"]
+__all__ = ["LLMEndpoint", "LLMResult", "ResilientLLM", "quiet_events"]

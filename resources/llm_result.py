@@ -37,6 +37,7 @@ class LLMResult(BaseModel, Generic[T]):
     screening: str = "allow"
     store_unavailable: str = ""  # why the store could not be used: only non-network tiers could serve
     chaos: str = "off"  # the fault injection asked for and what it did, e.g. "... nothing to fail"
+    resumed: bool = False  # taken from a batch checkpoint: not sent again, nothing paid now
 
     def metadata(self) -> dict[str, Any]:
         """What an asset puts in its materialization metadata (no prompts, no secrets)."""

@@ -93,6 +93,8 @@ def _value(column: sa.Column, table: str) -> Any:
         return {"table": table, "items": [1, "two", None]}
     if isinstance(kind, sa.LargeBinary):
         return f"bytes of {table}".encode()
+    if isinstance(kind, sa.Boolean):
+        return True
     if isinstance(kind, sa.Integer):
         return 7
     if isinstance(kind, sa.Float):
@@ -189,12 +191,12 @@ def test_the_migrated_schema_matches_the_tables_in_code(url: str) -> None:
             command.check(alembic_config(connection, target_metadata=extra))
 
 
-NEXT_REVISION = '''"""Test-only: what the first column change looks like."""
+NEXT_REVISION = f'''"""Test-only: what a column change looks like."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_breaker_note"
-down_revision = "0001_baseline"
+revision = "9999_breaker_note"
+down_revision = "{HEAD}"
 
 
 def upgrade() -> None:
@@ -214,14 +216,14 @@ def test_a_next_revision_reaches_a_deployed_store_and_keeps_its_rows(url: str, t
     before = _dump(store.engine, TABLES)
     scripts = tmp_path / "migrations"
     shutil.copytree(SCRIPT_LOCATION, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_breaker_note.py").write_text(NEXT_REVISION)
+    (scripts / "versions" / "9999_breaker_note.py").write_text(NEXT_REVISION)
 
     with store.engine.begin() as connection:
         config = alembic_config(connection)
         config.set_main_option("script_location", str(scripts))
         command.upgrade(config, "head")
 
-    assert _revision(store.engine) == "0002_breaker_note"
+    assert _revision(store.engine) == "9999_breaker_note"
     with store.engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT name, note FROM breaker_state")).all()
     assert [tuple(r) for r in rows] == [("breaker_state.name", "")]

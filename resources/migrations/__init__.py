@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, MetaData
 
 #: The newest revision in ``versions/``: a store at it needs no alembic import (a test pins the two).
-HEAD = "0001_baseline"
+HEAD = "0002_batch_items"
 #: Not alembic's default ``alembic_version``: the store may share a database with the Dagster instance,
 #: whose PostgreSQL storage keeps its own alembic revision there.
 VERSION_TABLE = "reliability_store_version"
