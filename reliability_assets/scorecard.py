@@ -9,7 +9,11 @@ runs), MTBF, and, only where there were failures, MTTD (failure -> alert) and MT
 restored: mitigated by a fallback or rollback, or resolved) from the ERROR incidents, the share of them
 restored without a person, the error budget against the asset's target (99.9% for assets behind a
 blocking gate, 99% otherwise) and how much of it burned, which tier served (primary, fallback tiers), and
-LLM cost per execution. Sources: the Dagster event log (materializations, failures, check executions)
+LLM cost per execution. For assets that ask a model per row (``generate_many``): the share of rows a
+fallback tier served and the accuracy each tier reached on the asset's labelled sample. And the downtime
+cost avoided: a configured $ per hour of an analytics outage x the hours a fallback served the asset
+instead of it failing (from each fallback materialization until the asset's next one). Sources: the
+Dagster event log (materializations, failures, check executions)
 and the reliability store (incidents). Nothing is estimated.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -41,6 +46,12 @@ class AssetScore:
     failures: int = 0
     tiers: Counter[str] = field(default_factory=Counter)
     cost_usd: float = 0.0
+    rows: float = 0.0  # rows (a batch's items; one per single-answer materialization) ...
+    fallback_rows: float = 0.0  # ... and those a fallback tier served
+    labelled: Counter[str] = field(default_factory=Counter)  # per tier: labelled rows it served ...
+    correct: Counter[str] = field(default_factory=Counter)  # ... and those it got right
+    fallback_h: float = 0.0  # hours a fallback served the asset instead of it failing
+    outage_cost_per_h: float = 0.0
     detect_s: list[float] = field(default_factory=list)
     restore_s: list[float] = field(default_factory=list)
     incidents: int = 0
@@ -74,7 +85,32 @@ class AssetScore:
             "budget_left_pct": round(max(0.0, 100 * (1 - bad / allowed)), 1) if allowed else None,
             "tiers": ", ".join(f"{t} {n}" for t, n in self.tiers.most_common()),
             "cost_per_execution_usd": round(self.cost_usd / self.executions, 6) if self.executions else None,
+            "fallback_rows_pct": round(100 * self.fallback_rows / self.rows, 2) if self.rows else None,
+            "quality_per_tier": ", ".join(
+                f"{tier} {100 * self.correct[tier] / n:.0f}% (n={n})"
+                for tier, n in self.labelled.most_common()
+                if n
+            ),
+            "fallback_hours": round(self.fallback_h, 2),
+            "downtime_cost_avoided_usd": round(self.fallback_h * self.outage_cost_per_h, 2),
         }
+
+    def add_rows(self, metadata: Mapping[str, Any]) -> float:
+        """Count the materialization's rows and fallback rows; returns its fallback share (0..1)."""
+        per_tier = _json(_value(metadata, "llm/batch/per_tier"))
+        if per_tier:
+            items = float(_value(metadata, "llm/batch/items") or sum(per_tier.values()))
+            fallback = sum(n for tier, n in per_tier.items() if tier not in PRIMARY_TIERS)
+        else:
+            items, fallback = 1.0, float(is_degraded(metadata))
+        self.rows += items
+        self.fallback_rows += fallback
+        for tier, measured in (_json(_value(metadata, QUALITY_PER_TIER_KEY)) or {}).items():
+            labelled = int(measured.get("labelled") or 0)
+            if labelled and measured.get("accuracy") is not None:
+                self.labelled[tier] += labelled
+                self.correct[tier] += round(float(measured["accuracy"]) * labelled)
+        return fallback / items if items else 0.0
 
 
 def _mean(values: list[float]) -> float | None:
@@ -86,8 +122,20 @@ def _value(metadata: Mapping[str, Any], key: str) -> Any:
     return getattr(value, "value", value)
 
 
+def _json(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
 #: Tiers that serve at full quality; any other tier is a fallback.
 PRIMARY_TIERS = frozenset({"primary", "cache"})
+#: Materialization metadata with the accuracy each tier reached on the asset's labelled sample:
+#: ``{tier: {"labelled": n, "accuracy": 0..1}}`` (``tier_accuracy`` writes it).
+QUALITY_PER_TIER_KEY = "llm/quality_per_tier"
 
 
 def tier_of(metadata: Mapping[str, Any]) -> str:
@@ -130,8 +178,10 @@ def compute_scorecard(
     incidents: Iterable[Any] = (),
     window_s: float = 7 * 86400,
     now: float | None = None,
+    outage_cost_per_hour_usd: float = 0.0,
 ) -> pd.DataFrame:
-    """One row per asset, then ``overall``; ``incidents`` from ``IncidentLog.list``."""
+    """One row per asset, then ``overall``; ``incidents`` from ``IncidentLog.list``.
+    ``outage_cost_per_hour_usd``: what an hour of an analytics asset being down costs the business."""
     from reliability_assets.check_events import CheckCursor, executions_since
 
     now = now or time.time()
@@ -150,7 +200,9 @@ def compute_scorecard(
     for key in assets:
         name = key.to_user_string()
         score = scores[name] = AssetScore(name, CRITICAL_TARGET if key in critical else DEFAULT_TARGET)
-        for record in _records(instance, instance.fetch_materializations, key, since):
+        score.outage_cost_per_h = outage_cost_per_hour_usd
+        served = sorted(_records(instance, instance.fetch_materializations, key, since), key=_timestamp)
+        for index, record in enumerate(served):
             metadata = record.asset_materialization.metadata if record.asset_materialization else {}
             score.executions += 1
             bad = failed_checks.get((name, record.run_id), 0)
@@ -160,6 +212,10 @@ def compute_scorecard(
                 score.degraded += 1
             score.tiers[tier_of(metadata)] += 1
             score.cost_usd += float(_value(metadata, "llm/cost_usd") or 0.0)
+            fallback_share = score.add_rows(metadata)
+            if not bad and fallback_share:  # served, by a fallback: these hours were not an outage
+                until = _timestamp(served[index + 1]) if index + 1 < len(served) else now
+                score.fallback_h += fallback_share * max(0.0, until - _timestamp(record)) / 3600
         failed = _records(instance, instance.fetch_failed_materializations, key, since)
         score.executions += len(failed)
         score.failures += len(failed)
@@ -188,9 +244,16 @@ def compute_scorecard(
         overall.failures += score.failures
         overall.tiers.update(score.tiers)
         overall.cost_usd += score.cost_usd
+        overall.rows += score.rows
+        overall.fallback_rows += score.fallback_rows
+        overall.labelled.update(score.labelled)
+        overall.correct.update(score.correct)
+        overall.fallback_h += score.fallback_h
+    overall.outage_cost_per_h = outage_cost_per_hour_usd
     rows = [s.row(window_s) for s in scores.values()] + [overall.row(window_s)]
     frame = pd.DataFrame(rows)
-    for column in frame.columns.difference(["asset", "tiers", "executions", "failures", "incidents"]):
+    text = ["asset", "tiers", "quality_per_tier", "executions", "failures", "incidents"]
+    for column in frame.columns.difference(text):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")  # None -> NaN
     return frame
 
@@ -210,7 +273,15 @@ COLUMNS = {
     "budget_left_pct": "budget left %",
     "tiers": "tiers served",
     "cost_per_execution_usd": "$/run",
+    "fallback_rows_pct": "fallback rows %",
+    "quality_per_tier": "accuracy per tier",
+    "fallback_hours": "fallback h",
+    "downtime_cost_avoided_usd": "downtime $ avoided",
 }
+
+
+def _timestamp(record: Any) -> float:
+    return float(record.timestamp)
 
 
 def as_text(frame: pd.DataFrame, *, fmt: str = "github") -> str:
@@ -282,7 +353,12 @@ def chart_markdown(png: bytes) -> str:
 
 
 def scorecard_for(
-    instance: DagsterInstance, asset_graph: Any, store: Any, *, window_s: float
+    instance: DagsterInstance,
+    asset_graph: Any,
+    store: Any,
+    *,
+    window_s: float,
+    outage_cost_per_hour_usd: float = 0.0,
 ) -> pd.DataFrame:
     """The scorecard of every materializable asset in `asset_graph` but the scorecard itself."""
     from reliability_assets.incidents import IncidentLog
@@ -302,4 +378,5 @@ def scorecard_for(
         check_keys=checks,
         incidents=IncidentLog(store).list(limit=10_000),
         window_s=window_s,
+        outage_cost_per_hour_usd=outage_cost_per_hour_usd,
     )

@@ -2,6 +2,7 @@
 (the same in a terminal), both from reliability_assets.scorecard."""
 
 import argparse
+import os
 from typing import Any
 
 import pandas as pd
@@ -14,6 +15,25 @@ from reliability_assets.resources.store_resource import ReliabilityStoreResource
 from reliability_assets.scorecard import COLUMNS, as_text, chart_markdown, chart_png, scorecard_for
 
 DEFAULT_WINDOW_DAYS = 7.0
+#: What an hour of an analytics asset being down costs, when the Launchpad does not say (default 0: no
+#: downtime cost is claimed until someone puts a number on it).
+OUTAGE_COST_ENV = "RELIABILITY_OUTAGE_COST_PER_HOUR_USD"
+
+
+def outage_cost_per_hour(configured: float | None = None) -> float:
+    """The configured $/hour of an outage: the run config, else the environment, else 0."""
+    if configured is not None:
+        return configured
+    raw = os.environ.get(OUTAGE_COST_ENV, "").strip()
+    try:
+        value = float(raw) if raw else 0.0
+    except ValueError:
+        raise ValueError(
+            f"{OUTAGE_COST_ENV}={raw!r} is not a number: set it to dollars per hour, e.g. 250"
+        ) from None
+    if value < 0:
+        raise ValueError(f"{OUTAGE_COST_ENV}={raw!r} is negative: set it to dollars per hour, e.g. 250")
+    return value
 
 
 class ScorecardConfig(Config):
@@ -22,6 +42,13 @@ class ScorecardConfig(Config):
         default=None,
         gt=0,
         description=f"How far back the scorecard looks (unset: {DEFAULT_WINDOW_DAYS:g} days).",
+    )
+
+    outage_cost_per_hour_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description=f"$ per hour an analytics asset being down costs (unset: ${OUTAGE_COST_ENV} or 0); the "
+        "scorecard's downtime cost avoided is this x the hours a fallback served instead of a failure.",
     )
 
     @property
@@ -46,6 +73,7 @@ def reliability_scorecard(
         _asset_graph(context),
         reliability.store,
         window_s=config.window_s,
+        outage_cost_per_hour_usd=outage_cost_per_hour(config.outage_cost_per_hour_usd),
     )
     png = chart_png(frame)
     chart_path = reliability.report_path("scorecard", f"{context.run.run_id}.png")
@@ -94,10 +122,15 @@ def key_numbers(frame: pd.DataFrame) -> dict[str, Any]:
         ("auto_resolved_pct", "auto-resolved %"),
         ("budget_left_pct", "error budget left %"),
         ("incidents", "incidents"),
+        ("fallback_rows_pct", "rows served by a fallback tier %"),
+        ("fallback_hours", "hours served by a fallback"),
+        ("downtime_cost_avoided_usd", "downtime cost avoided $"),
     ):
         if _present(overall[column]):
             value = overall[column]
             numbers[label] = int(value) if column in ("failures", "incidents") else float(value)
+    if overall["quality_per_tier"]:
+        numbers["accuracy per tier"] = str(overall["quality_per_tier"])
     for _, row in frame[(frame["asset"] != "overall") & (frame["executions"] > 0)].iterrows():
         numbers[f"asset: {row['asset']}"] = _line(row)
     return numbers
@@ -115,6 +148,10 @@ def _line(row: Any) -> str:
         parts.append(f"MTTR {row['mttr_s']:g} s")
     if _present(row["budget_left_pct"]):
         parts.append(f"budget left {row['budget_left_pct']:g}%")
+    if row["quality_per_tier"]:
+        parts.append(f"accuracy {row['quality_per_tier']}")
+    if row["downtime_cost_avoided_usd"]:
+        parts.append(f"downtime ${row['downtime_cost_avoided_usd']:g} avoided")
     return " · ".join(parts)
 
 
@@ -129,7 +166,7 @@ def scorecard_table(frame: pd.DataFrame) -> Any:
     from dagster import TableColumn, TableRecord, TableSchema
 
     columns = [c for c in COLUMNS if c in frame.columns]
-    types = {c: "string" if c in ("asset", "tiers") else "number" for c in columns}
+    types = {c: "string" if c in ("asset", "tiers", "quality_per_tier") else "number" for c in columns}
     records = [TableRecord({COLUMNS[c]: _cell(row[c]) for c in columns}) for _, row in frame.iterrows()]
     schema = TableSchema(columns=[TableColumn(COLUMNS[c], types[c]) for c in columns])
     return MetadataValue.table(records=records, schema=schema)
@@ -139,6 +176,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser("report", help="the reliability scorecard of $DAGSTER_HOME in a terminal")
     report.add_argument("--window-days", type=float, default=DEFAULT_WINDOW_DAYS)
     report.add_argument("--markdown", action="store_true", help="a markdown table instead of plain text")
+    report.add_argument(
+        "--outage-cost-per-hour",
+        type=float,
+        default=None,
+        metavar="USD",
+        help=f"$ per hour of an analytics outage, for the downtime cost avoided (default ${OUTAGE_COST_ENV})",
+    )
     report.add_argument("-v", "--verbose", action="store_true", help="no spinner while it computes")
 
 
@@ -154,6 +198,7 @@ def run(args: argparse.Namespace, *, defs: Definitions) -> int:
             defs.resolve_asset_graph(),
             ReliabilityStoreResource().store,
             window_s=args.window_days * 86400,
+            outage_cost_per_hour_usd=outage_cost_per_hour(args.outage_cost_per_hour),
         )
     print(f"reliability scorecard, last {args.window_days:g} days")
     print(as_text(frame, fmt="github" if args.markdown else "simple"))

@@ -3,6 +3,7 @@ asset in the code location (table and chart)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -132,3 +133,46 @@ def test_a_degraded_run_is_up_but_not_full_quality_and_no_failure_has_no_mttd(tm
     assert re.split(r"\s{2,}", served_line.strip())[6:9] == ["-", "-", "-"]  # MTBF, MTTD, MTTR blank
     png = chart_png(frame)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@asset
+def labelled(context) -> MaterializeResult:  # type: ignore[no-untyped-def]
+    """A batch asset: rows per tier as ``generate_many`` records them, accuracy per tier on its sample."""
+    fallback = context.run.tags.get("fallback") == "yes"
+    per_tier = {"primary": 20, "deterministic": 80} if fallback else {"primary": 100}
+    quality = {"primary": {"labelled": 10, "accuracy": 0.9}}
+    if fallback:
+        quality = {
+            "primary": {"labelled": 2, "accuracy": 1.0},
+            "deterministic": {"labelled": 8, "accuracy": 0.5},
+        }
+    return MaterializeResult(
+        metadata={
+            "llm/batch/items": 100,
+            "llm/batch/per_tier": json.dumps(per_tier),
+            "llm/quality_per_tier": quality,
+        }
+    )
+
+
+def test_rows_served_by_fallback_accuracy_per_tier_and_the_downtime_cost_avoided() -> None:
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([labelled], instance=instance).success
+        assert materialize([labelled], instance=instance, tags={"fallback": "yes"}).success
+        fallback_at = instance.get_latest_materialization_event(AssetKey("labelled")).timestamp
+        assert materialize([labelled], instance=instance).success
+        restored_at = instance.get_latest_materialization_event(AssetKey("labelled")).timestamp
+        frame = compute_scorecard(
+            instance, assets=[AssetKey("labelled")], outage_cost_per_hour_usd=3600.0, now=restored_at + 10
+        )
+    row = frame.set_index("asset").loc["labelled"]
+    assert row["fallback_rows_pct"] == pytest.approx(100 * 80 / 300, abs=0.01)
+    # primary: 9 + 2 + 9 right of 22 labelled; deterministic: 4 of 8
+    assert row["quality_per_tier"] == "primary 91% (n=22), deterministic 50% (n=8)"
+    # The fallback run served 80% of its rows from a fallback until the next run replaced it: $1/s.
+    expected = 0.8 * (restored_at - fallback_at)
+    assert row["downtime_cost_avoided_usd"] == pytest.approx(expected, abs=0.02)
+    assert row["fallback_hours"] == pytest.approx(expected / 3600, abs=0.01)
+    overall = frame.set_index("asset").loc["overall"]
+    assert overall["downtime_cost_avoided_usd"] == row["downtime_cost_avoided_usd"]
+    assert "accuracy per tier" in as_text(frame)
