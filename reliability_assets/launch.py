@@ -9,7 +9,7 @@ handful of documented queries it would send, over httpx.)
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -30,6 +30,13 @@ mutation Launch($executionParams: ExecutionParams!) { launchRun(executionParams:
   __typename
   ... on LaunchRunSuccess { run { runId } }
   ... on RunConfigValidationInvalid { errors { message } }
+  ... on PythonError { message }
+  ... on Error { message } } }
+"""
+_REEXECUTE = """
+mutation Reexecute($params: ReexecutionParams!) { launchRunReexecution(reexecutionParams: $params) {
+  __typename
+  ... on LaunchRunSuccess { run { runId } }
   ... on PythonError { message }
   ... on Error { message } } }
 """
@@ -98,11 +105,20 @@ class DagsterUI:
         *,
         run_config: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
+        assets: Sequence[str] = (),
     ) -> str:
-        """Launch ``job`` as the Launchpad does; returns the run id."""
+        """Launch ``job`` as the Launchpad does (only ``assets`` of it, as "Materialize selected" does,
+        when given: "a/b" for a key with a prefix); returns the run id."""
         location, repository = self.location()
+        selector: dict[str, Any] = {
+            "repositoryLocationName": location,
+            "repositoryName": repository,
+            "jobName": job,
+        }
+        if assets:
+            selector["assetSelection"] = [{"path": name.split("/")} for name in assets]
         params = {
-            "selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job},
+            "selector": selector,
             "runConfigData": dict(run_config or {}),
             "mode": "default",
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
@@ -113,6 +129,16 @@ class DagsterUI:
             return run_id
         errors = [e["message"] for e in result.get("errors", [])] or [result.get("message")]
         raise LaunchError(f"launching {job}: {result['__typename']}: {'; '.join(map(str, errors))}")
+
+    def reexecute(self, run_id: str, *, strategy: str = "FROM_FAILURE") -> str:
+        """Re-execute ``run_id`` as the run page's "Re-execute from failure" button does (``ALL_STEPS``
+        or ``FROM_ASSET_FAILURE`` too); returns the new run id. It shares the parent's ``root_run_id``."""
+        params = {"parentRunId": run_id, "strategy": strategy}
+        result = self.query(_REEXECUTE, {"params": params})["launchRunReexecution"]
+        if result["__typename"] == "LaunchRunSuccess":
+            new_id: str = result["run"]["runId"]
+            return new_id
+        raise LaunchError(f"re-executing {run_id}: {result['__typename']}: {result.get('message')}")
 
     def run(self, run_id: str) -> dict[str, Any]:
         """The run's status, job, start and end times and tags (a dict)."""
