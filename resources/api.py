@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dagster import get_dagster_logger
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from reliability_assets.resources import tracing, tracing_attributes
 from reliability_assets.resources.base import ResilientResource
 from reliability_assets.resources.chaos import API_FAULTS, API_TEST_FAULTS, APIChaos, check_chaos
 from reliability_assets.resources.paths import dagster_home
@@ -196,8 +197,23 @@ class ResilientAPI(ResilientResource):
 
         Nothing is written to the snapshot here: call ``commit()`` on the result once its records have
         become the output. A pull with more invalid records than ``max_quarantined_share`` is served (the
-        caller's check decides) but is not committable."""
+        caller's check decides) but is not committable. Traced as a ``reliability.api.pull`` span."""
         name = name or path.strip("/").replace("/", "_")
+        where = {"reliability.api": name, "url.path": path, **tracing_attributes.server(self.base_url)}
+        with tracing.span("reliability.api.pull", where) as traced:
+            pull = self._pull(path, schema, name, pagination, chaos, max_quarantined_share)
+            traced.update(tracing_attributes.pull_attributes(pull))
+            return pull
+
+    def _pull(
+        self,
+        path: str,
+        schema: type[BaseModel],
+        name: str,
+        pagination: str,
+        chaos: str | None,
+        max_quarantined_share: float,
+    ) -> Pull:
         deadline = Deadline(self.deadline_s)
         attempts: list[dict[str, Any]] = []
         log = get_dagster_logger()
@@ -342,6 +358,8 @@ class ResilientAPI(ResilientResource):
             on_event=lambda kind, **fields: get_dagster_logger().info(f"{kind} {fields}"),
             # Learned timeouts only: failing over means the snapshot (degraded), so retries follow the rules.
             history=self.history(name),
+            span_name=label if " " in label else f"GET {label}",
+            span_attributes=tracing_attributes.server(self.base_url),
         )
 
     def _timeout(self, seconds: float) -> Any:

@@ -46,6 +46,7 @@ from reliability_assets.resources.resilience import (
 from reliability_assets.resources.screening import Verdict, screen
 from reliability_assets.resources.spool import drain_spool, spool_dead_letter
 from reliability_assets.resources.tokens import count_messages
+from reliability_assets.resources.tracing_attributes import attempt_span, traced_generate
 
 if TYPE_CHECKING:
     from reliability_assets.resources.llm_batch import BatchResult
@@ -92,6 +93,7 @@ class ResilientLLM(ResilientResource):
         None configured means the caller's deterministic fallback writes every answer."""
         return [e for e in self.endpoints if not skip_reason(e)]
 
+    @traced_generate
     def generate(
         self,
         messages: Messages,
@@ -296,6 +298,7 @@ class ResilientLLM(ResilientResource):
                     on_event=emit,
                     history=history,
                     failover_s=failover_s,
+                    **attempt_span(endpoint, base_url, max_tokens),
                 )
             except EndpointFailed as failure:
                 attempts.extend(self._redact_attempts(failure.attempts))

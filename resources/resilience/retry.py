@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from reliability_assets.resources import tracing
 from reliability_assets.resources.redaction import RedactedMessage
 from reliability_assets.resources.resilience.breaker import BreakerState, CircuitBreaker
 from reliability_assets.resources.resilience.classify import (
@@ -102,12 +103,21 @@ def call_endpoint(
     on_event: EventHook | None = None,
     history: History | None = None,
     failover_s: float | None = None,
+    span_name: str | None = None,
+    span_attributes: Mapping[str, Any] | None = None,
 ) -> tuple[T, list[Attempt]]:
     """Call ``send(timeout)`` until it succeeds or the classifier says stop. Retries transient faults with
     backoff (bounded by ``max_attempts`` and the deadline), waits exactly Retry-After when it fits the
     deadline, and raises :class:`EndpointFailed` for everything else. ``failover_s``: the next tier's
-    expected time to an answer (None when unknown or when there is no next tier)."""
+    expected time to an answer (None when unknown or when there is no next tier).
+
+    Each attempt is a client span (``resources.tracing``) named ``span_name`` (default: the endpoint)
+    with ``span_attributes`` (the caller's: the model, the host) and the attempt's number, timeout, wait,
+    breaker state and decision; a failed one has ``error.type``. A call refused before sending (breaker,
+    rate limit, deadline) is a span too, of attempt 0."""
     emit = on_event or (lambda *_a, **_k: None)
+    span_name = span_name or endpoint
+    traced = {**(span_attributes or {}), "reliability.endpoint": endpoint}
     attempts: list[Attempt] = []
     decisions: list[Decision] = []
     waited = 0.0
@@ -134,8 +144,11 @@ def call_endpoint(
         if outcome.transition:
             emit("breaker", endpoint=endpoint, transition=outcome.transition)
 
-    def fail(decision: Decision) -> EndpointFailed:
+    def fail(decision: Decision, refused_by: str = "") -> EndpointFailed:
         settle()
+        if not attempts:  # refused before sending: the trace shows why no request went out
+            with tracing.span(span_name, {**traced, "reliability.attempt": 0}, kind="client") as refused:
+                refused.fail(refused_by or "refused", decision=decision.action.value, reason=decision.reason)
         emit("endpoint_failed", endpoint=endpoint, action=decision.action.value, reason=decision.reason)
         return EndpointFailed(endpoint, decision, attempts)
 
@@ -146,7 +159,8 @@ def call_endpoint(
         wait = limiter.try_acquire(tokens)
         while wait > 0:
             if not deadline.allows_wait(wait, reserve=MIN_ATTEMPT_S):
-                raise fail(Decision(CallAction.failover, f"rate limit needs {wait:.2f}s, past the deadline"))
+                why = f"rate limit needs {wait:.2f}s, past the deadline"
+                raise fail(Decision(CallAction.failover, why), "rate_limit")
             emit("wait", endpoint=endpoint, seconds=round(wait, 3), why="client rate limit")
             time.sleep(wait)
             waited += wait
@@ -157,9 +171,10 @@ def call_endpoint(
         permission = breaker.acquire(lease_s=deadline.remaining() + LEASE_MARGIN_S)
         if permission.transition:
             emit("breaker", endpoint=endpoint, transition=permission.transition)
+        traced["reliability.breaker.state"] = permission.state.value
         if not permission.allowed:
             left = f"{permission.retry_in_s:.1f}s left"
-            raise fail(classify(CircuitOpen(f"breaker {permission.state.value}, {left}")))
+            raise fail(classify(CircuitOpen(f"breaker {permission.state.value}, {left}")), "circuit_open")
         held, probing = True, permission.state is BreakerState.half_open
     retried_after: str | None = None  # the failure class the current attempt retries
     try:
@@ -167,18 +182,28 @@ def call_endpoint(
             if attempts:
                 wait_for_limiter()
             if deadline.remaining() < MIN_ATTEMPT_S:
-                raise fail(Decision(CallAction.failover, "deadline reached"))
+                raise fail(Decision(CallAction.failover, "deadline reached"), "deadline")
             if history is not None and not probing:
                 timeout, timeout_why = history.timeout(timeout_s)
             else:
                 timeout, timeout_why = timeout_s, "configured"
             timeout = deadline.attempt_timeout(timeout)
             started, wall = time.monotonic(), time.time()
-            try:
-                reply = send(timeout)
-            except Exception as error:  # every failure goes through the one classifier
+            this = {"reliability.attempt": len(attempts) + 1, "reliability.timeout_s": round(timeout, 3)}
+            error: Exception | None = None
+            with tracing.span(
+                span_name, {**traced, **this, "reliability.waited_s": waited}, kind="client"
+            ) as span:
+                try:
+                    reply = send(timeout)
+                except Exception as caught:  # every failure goes through the one classifier
+                    error, decision = caught, classify(caught)
+                    status = str(decision.status) if decision.status else type(caught).__qualname__
+                    span.fail(status, decision=decision.action.value, reason=decision.reason[:300])
+                else:
+                    span.set("reliability.decision", "ok")
+            if error is not None:
                 duration = time.monotonic() - started
-                decision = classify(error)
                 decisions.append(decision)
                 attempts.append(
                     Attempt(
