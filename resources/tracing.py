@@ -26,7 +26,6 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from reliability_assets.resources.redaction import redact_text, secrets
@@ -50,9 +49,9 @@ def enabled() -> bool:
     disabled by ``OTEL_SDK_DISABLED``)."""
     if _tracer is not None:
         return True
-    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if not (os.environ.get(ENDPOINT_VARS[0]) or os.environ.get(ENDPOINT_VARS[1])):
         return False
-    return any(os.environ.get(name) for name in ENDPOINT_VARS)
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
 
 
 def capture_content() -> bool:
@@ -162,13 +161,14 @@ def shutdown() -> None:
 
 
 class Span:
-    """What a block can add to its span. Every value is redacted; None is left out. Without an SDK span
-    (tracing off) every call is a no-op."""
+    """What a block can add to its span; None is left out. The values are redacted once, when the span
+    ends: against the secrets known then (a resource registers its keys during the call), at the cost of
+    one ``secrets()`` per span. Without an SDK span (tracing off) every call is a no-op."""
 
-    __slots__ = ("_known", "_span", "failed")
+    __slots__ = ("_pending", "_span", "failed")
 
-    def __init__(self, span: Any = None, known: list[str] | None = None) -> None:
-        self._span, self._known, self.failed = span, known or [], False
+    def __init__(self, span: Any = None, attributes: Mapping[str, Any] | None = None) -> None:
+        self._span, self._pending, self.failed = span, dict(attributes or {}), False
 
     @property
     def recording(self) -> bool:
@@ -176,7 +176,11 @@ class Span:
 
     def set(self, key: str, value: Any) -> None:
         if self._span is not None and value is not None:
-            self._span.set_attribute(key, _clean(value, self._known))
+            self._pending[key] = value
+
+    def end(self, end_time: int | None = None) -> None:
+        self._span.set_attributes(_cleaned(self._pending, secrets()))
+        self._span.end(end_time=end_time)
 
     def update(self, attributes: Mapping[str, Any]) -> None:
         for key, value in attributes.items():
@@ -191,7 +195,7 @@ class Span:
         self.failed = True
         self.set("error.type", error_type)
         self.update({f"reliability.{key}": value for key, value in reliability.items()})
-        self._span.set_status(Status(StatusCode.ERROR, error_type))
+        self._span.set_status(Status(StatusCode.ERROR, redact_text(error_type)))
 
 
 NO_SPAN = Span()
@@ -213,14 +217,10 @@ def span(name: str, attributes: Mapping[str, Any] | None = None, *, kind: str = 
     if not trace.get_current_span().get_span_context().is_valid and step is not None:
         step = _opened(step, tracer)
         parent = trace.set_span_in_context(step.span)
-    known = secrets()
-    values = {**(step.attributes if step else {}), **(attributes or {})}
     otel_kind = trace.SpanKind.CLIENT if kind == "client" else trace.SpanKind.INTERNAL
-    started = tracer.start_span(
-        name, context=parent, kind=otel_kind, attributes=_cleaned(values, known), record_exception=False
-    )
+    started = tracer.start_span(name, context=parent, kind=otel_kind, record_exception=False)
     token = context.attach(trace.set_span_in_context(started))
-    handle = Span(started, known)
+    handle = Span(started, {**(step.attributes if step else {}), **(attributes or {})})
     try:
         yield handle
     except BaseException as error:
@@ -229,7 +229,7 @@ def span(name: str, attributes: Mapping[str, Any] | None = None, *, kind: str = 
         raise
     finally:
         context.detach(token)
-        started.end()
+        handle.end()
         if step is not None:
             step.child_ended(started)
 
@@ -252,17 +252,16 @@ def _cleaned(values: Mapping[str, Any], known: list[str]) -> dict[str, Any]:
 # --- the step: Dagster identity and its materialization span -------------------------------------------
 
 
-@dataclass
 class _Step:
     """A step of a run in this process, and the materialization span its traced calls hang under."""
 
-    key: tuple[Any, ...]
-    run_id: str
-    attributes: dict[str, Any]
-    name: str
-    span: Any = None
-    explicit: bool = False  # opened by materialization(): it ends with its block
-    last_end_ns: int | None = None
+    __slots__ = ("attributes", "explicit", "key", "last_end_ns", "name", "run_id", "span")
+
+    def __init__(self, key: tuple[Any, ...], run_id: str, attributes: dict[str, Any], name: str) -> None:
+        self.key, self.run_id, self.attributes, self.name = key, run_id, attributes, name
+        self.span: Any = None
+        self.explicit = False  # opened by materialization(): it ends with its block
+        self.last_end_ns: int | None = None
 
     def child_ended(self, child: Any) -> None:
         end = getattr(child, "end_time", None)
@@ -362,7 +361,7 @@ def materialization() -> Iterator[Span]:
         step.span.set_attribute("reliability.span_bounds", "asset")
         _steps[step.key] = step
     token = context.attach(trace.set_span_in_context(step.span))
-    handle = Span(step.span, secrets())
+    handle = Span(step.span)
     try:
         yield handle
     except BaseException as error:
@@ -370,7 +369,7 @@ def materialization() -> Iterator[Span]:
         raise
     finally:
         context.detach(token)
-        step.span.end()
+        handle.end()
         with _lock:
             _steps.pop(step.key, None)
 
