@@ -134,6 +134,18 @@ def test_no_secret_and_no_prompt_text_on_spans_unless_content_capture_is_on(
     assert KEY not in every_value(spans)  # content capture records the prompt, never a secret in it
 
 
+def test_a_key_of_no_known_shape_is_masked_on_every_span(server, tmp_path, spans) -> None:
+    # Not an sk- shape: only the resource's registration of its key (during the call) masks it.
+    key = f"azure{uuid.uuid4().hex}"
+    endpoint = LLMEndpoint(name="azure", model=PRIMARY, base_url=server.base_url, api_key=key)
+    server.set_default(PRIMARY, Fault.status(401, code_=f"invalid_api_key_{key}"))
+    llm = make_llm(server, tmp_path, endpoints=[endpoint])
+    assert llm.generate(MESSAGES, schema=Brief, source="t").deferred
+    [call] = named(spans, "reliability.llm.generate")
+    assert "invalid_api_key_" in call.attributes["reliability.reason"]
+    assert key not in every_value(spans)
+
+
 def test_fail_over_a_refusing_breaker_and_defer_each_show_on_the_spans(server, tmp_path, spans) -> None:
     server.set_default(PRIMARY, Fault.status(503))
     llm = llm_with_key(server, tmp_path, minimum_number_of_calls=2, wait_duration_in_open_state_s=60)
