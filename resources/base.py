@@ -30,8 +30,8 @@ class ResilientResource(StoreBackedResource):
     )
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
-        """The end of the step (a step process) or of the run (the in-process executor): the open
-        materialization spans end and the spans are exported before the process may exit."""
+        """The end of the step (a step process) or of the run (the in-process executor): its open
+        materialization spans end (``resources.tracing``; they are exported at the latest at exit)."""
         tracing.finish(context.run.run_id if context.run else None)
 
     def history(self, name: str) -> Any:

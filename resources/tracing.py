@@ -35,6 +35,8 @@ CAPTURE_VAR = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 SERVICE_NAME = "reliability-assets"
 #: A reason or an error text on a span: enough to read, bounded like the dead-letter queue's.
 MAX_TEXT = 300
+#: A collector that is down costs a step process at most this at exit (``OTEL_EXPORTER_OTLP_TIMEOUT`` wins).
+EXPORT_TIMEOUT_S = 3.0
 
 _lock = threading.RLock()
 _tracer: Any = None  # the SDK tracer, once set up
@@ -70,8 +72,15 @@ def _get_tracer() -> Any:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-            _install(BatchSpanProcessor(OTLPSpanExporter()))
+            _install(BatchSpanProcessor(OTLPSpanExporter(timeout=_export_timeout())))
         return _tracer
+
+
+def _export_timeout() -> float | None:
+    """The exporter's time per export, retries included: the user's, else EXPORT_TIMEOUT_S (the SDK's
+    10 s default would hold every step process that much at exit while the collector is down)."""
+    names = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    return None if any(os.environ.get(name) for name in names) else EXPORT_TIMEOUT_S
 
 
 def _install(processor: Any) -> Any:
@@ -137,17 +146,17 @@ def exporting_to(exporter: Any) -> Iterator[Any]:
 
 
 def finish(run_id: str | None = None) -> None:
-    """End the open materialization spans (of ``run_id``, or all) and export what is pending. Called at
-    a resource's teardown: the end of a step in a step process, of the run in the in-process executor."""
+    """End the open materialization spans (of ``run_id``, or all). Called at a resource's teardown: the end
+    of a step in a step process, of the run in the in-process executor. Nothing waits on the collector
+    here: spans are exported in the background, and at exit by :func:`shutdown`."""
     if _provider is None:
         return
     for step in _open_steps(run_id):
         step.close()
-    _provider.force_flush()
 
 
 def shutdown() -> None:
-    """Flush and stop the exporter (at process exit; once, whichever exit hook comes first)."""
+    """Export what is pending and stop (at process exit; once, whichever exit hook comes first)."""
     global _tracer, _provider
     if _provider is None:
         return

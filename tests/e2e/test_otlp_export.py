@@ -207,3 +207,36 @@ def test_a_run_in_a_subprocess_exports_its_spans_over_otlp(receiver: Receiver, t
         assert all(s["trace_id"] == uuid.UUID(run_id).hex for s in mine), executor  # trace id = run id
         assert all(s["resource"]["service.name"] == "otlp-e2e" for s in mine)
     assert not any(KEY.encode() in body or PROMPT.encode() in body for body in bodies)
+
+
+def test_a_collector_that_never_answers_holds_a_process_at_most_the_export_timeout(tmp_path: Path) -> None:
+    """A step process exits through tracing.shutdown(): with the collector hanging it waits for the export
+    at most EXPORT_TIMEOUT_S (not the SDK's 10 s), and a resource's teardown does not wait at all."""
+    import socket
+
+    from reliability_assets.resources.tracing import EXPORT_TIMEOUT_S
+
+    with socket.socket() as hanging:  # accepts connections (the backlog) and never answers
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(8)
+        code = textwrap.dedent(
+            """
+            import time
+            from reliability_assets.resources import tracing
+
+            with tracing.span("one", {"n": 1}):
+                pass
+            started = time.monotonic(); tracing.finish(); teardown = time.monotonic() - started
+            started = time.monotonic(); tracing.shutdown(); exit_s = time.monotonic() - started
+            print(teardown, exit_s)
+            """
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{hanging.getsockname()[1]}"
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    teardown, exit_s = map(float, done.stdout.split())
+    assert teardown < 0.1
+    assert exit_s < EXPORT_TIMEOUT_S + 1.5
