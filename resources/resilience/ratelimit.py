@@ -55,26 +55,31 @@ class RateLimiter:
     def _capacity(self, kind: str) -> float:
         return max(1.0, self._rate(kind))
 
-    def _bucket(self, connection: Connection, kind: str, now: float) -> dict:
+    def _bucket(self, connection: Connection, kind: str) -> dict:
+        """The bucket, locked and refilled up to now. The clock is read *after* the lock is held, and the
+        bucket's time never moves back: a writer that waited for the lock (seconds, under 4 processes x 8
+        threads) would otherwise write its older time, and the next reader would refill those seconds
+        again (measured: 25 requests/s sent against a 9.5/s pace)."""
         capacity = self._capacity(kind)
         row = self.store.locked_row(
             connection,
             "rate_buckets",
             f"{self.name}:{kind}",
-            {"tokens": capacity, "updated_at": now, "blocked_until": 0.0},
+            {"tokens": capacity, "updated_at": time.time(), "blocked_until": 0.0},
         )
-        elapsed = max(0.0, now - row["updated_at"])
-        row["tokens"] = min(capacity, row["tokens"] + elapsed * self._rate(kind))
+        now = max(time.time(), row["updated_at"])
+        row["tokens"] = min(capacity, row["tokens"] + (now - row["updated_at"]) * self._rate(kind))
+        row["updated_at"] = now
         return row
 
     def try_acquire(self, tokens: int = 0) -> float:
         """Take one request (and ``tokens``) if available: 0.0. Otherwise take nothing and return how many
         seconds to wait before trying again."""
-        now = time.time()
         costs = {"requests": 1.0, "tokens": float(tokens)}
         active = [kind for kind, quota in self.limits.items() if quota]
         with self.store.transaction() as connection:
-            buckets = {kind: self._bucket(connection, kind, now) for kind in (active or ["requests"])}
+            buckets = {kind: self._bucket(connection, kind) for kind in (active or ["requests"])}
+            now = max(row["updated_at"] for row in buckets.values())
             blocked = max(row["blocked_until"] for row in buckets.values())
             if blocked > now:
                 return blocked - now
@@ -87,24 +92,22 @@ class RateLimiter:
                 return max(waits)
             for kind in active:
                 row = buckets[kind]
-                values = {"tokens": row["tokens"] - costs[kind], "updated_at": now}
+                values = {"tokens": row["tokens"] - costs[kind], "updated_at": row["updated_at"]}
                 self.store.update_row(connection, "rate_buckets", f"{self.name}:{kind}", values)
         return 0.0
 
     def block_for(self, seconds: float) -> None:
         """Every process waits ``seconds`` (a provider's Retry-After) before the next request."""
-        now = time.time()
         with self.store.transaction() as connection:
             for kind in ("requests", "tokens"):
-                row = self._bucket(connection, kind, now)
-                until = max(row["blocked_until"], now + seconds)
-                values = {"blocked_until": until, "tokens": row["tokens"], "updated_at": now}
+                row = self._bucket(connection, kind)
+                until = max(row["blocked_until"], row["updated_at"] + seconds)
+                values = {"blocked_until": until, "tokens": row["tokens"], "updated_at": row["updated_at"]}
                 self.store.update_row(connection, "rate_buckets", f"{self.name}:{kind}", values)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Align with the provider's own count: ``x-ratelimit-remaining-*`` and ``x-ratelimit-reset-*``."""
         lowered = {k.lower(): v for k, v in headers.items()}
-        now = time.time()
         updates: dict[str, dict] = {}
         for kind in ("requests", "tokens"):
             remaining = lowered.get(f"x-ratelimit-remaining-{kind}")
@@ -120,8 +123,8 @@ class RateLimiter:
             return
         with self.store.transaction() as connection:
             for kind, update in updates.items():
-                row = self._bucket(connection, kind, now)
-                values = {"tokens": min(row["tokens"], update["left"]), "updated_at": now}
+                row = self._bucket(connection, kind)
+                values = {"tokens": min(row["tokens"], update["left"]), "updated_at": row["updated_at"]}
                 if update["left"] <= 0 and update["reset"] > 0:
-                    values["blocked_until"] = max(row["blocked_until"], now + update["reset"])
+                    values["blocked_until"] = max(row["blocked_until"], row["updated_at"] + update["reset"])
                 self.store.update_row(connection, "rate_buckets", f"{self.name}:{kind}", values)
