@@ -38,6 +38,11 @@ _LAZY: dict[str, str] = {
     "build_volume_check": "reliability_assets.checks.volume_schema",
     "build_schema_check": "reliability_assets.checks.volume_schema",
     "ungrounded_numbers": "reliability_assets.checks.llm_output",
+    "build_tier_quality_check": "reliability_assets.checks.tier_quality",
+    "tier_accuracy": "reliability_assets.checks.tier_quality",
+    "tier_quality_result": "reliability_assets.checks.tier_quality",
+    "tier_quality_spec": "reliability_assets.checks.tier_quality",
+    "quarantine_records": "reliability_assets.resources.store",
     # Remediation: policies, sensors, and what they record
     "ReliabilityPolicy": "reliability_assets.remediation",
     "reliability_policy": "reliability_assets.remediation",
@@ -147,6 +152,7 @@ __all__ = [
     "build_gx_checks",
     "build_run_outcome_sensors",
     "build_schema_check",
+    "build_tier_quality_check",
     "build_volume_check",
     "check_chaos",
     "check_store_urls",
@@ -159,6 +165,7 @@ __all__ = [
     "policies_from",
     "preflight_executor",
     "print_run_status",
+    "quarantine_records",
     "quiet_resources",
     "redact",
     "redact_metadata",
@@ -173,6 +180,9 @@ __all__ = [
     "settle_candidates",
     "storage_resources",
     "table_metadata",
+    "tier_accuracy",
+    "tier_quality_result",
+    "tier_quality_spec",
     "ungrounded_numbers",
     "upstream_of",
     "validate_channels",
@@ -194,6 +204,12 @@ if TYPE_CHECKING:
     from reliability_assets.checks.drift import build_drift_check
     from reliability_assets.checks.gx import build_gx_checks
     from reliability_assets.checks.llm_output import ungrounded_numbers
+    from reliability_assets.checks.tier_quality import (
+        build_tier_quality_check,
+        tier_accuracy,
+        tier_quality_result,
+        tier_quality_spec,
+    )
     from reliability_assets.checks.volume_schema import build_schema_check, build_volume_check
     from reliability_assets.cli import CLICommand, reliability_cli
     from reliability_assets.dead_letters import replay_entries
@@ -242,7 +258,7 @@ if TYPE_CHECKING:
         redact_text,
         register_resources,
     )
-    from reliability_assets.resources.store import ReliabilityStore
+    from reliability_assets.resources.store import ReliabilityStore, quarantine_records
     from reliability_assets.resources.store_resource import ReliabilityStoreResource
     from reliability_assets.run_status import latest_run_id, print_run_status
     from reliability_assets.sensors.check_failures import build_check_failure_sensor

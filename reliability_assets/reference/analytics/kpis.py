@@ -1,4 +1,5 @@
-"""Executive KPIs per segment and overall: revenue, active customers, churn-risk distribution."""
+"""Executive KPIs per segment and overall: revenue, active customers, churn-risk distribution, and what
+customers complain about (from ``feedback_topics``: the share of negative feedback and the top complaint)."""
 
 import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, asset, asset_check
@@ -9,8 +10,10 @@ from reliability_assets.reference.policy import COMPUTE_RETRY, DAILY, OWNERS
 
 HIGH_RISK = 0.5
 ALL = "all"
+NO_COMPLAINT = "none"
 SUMMED = (
     "customers",
+    "feedback_rows",
     "active_customers",
     "revenue_365d",
     "revenue_90d",
@@ -19,8 +22,11 @@ SUMMED = (
 )
 
 
-def compute_kpis(segments: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """Revenue at risk = each customer's trailing-year revenue x churn probability, summed."""
+def compute_kpis(
+    segments: pd.DataFrame, features: pd.DataFrame, feedback: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Revenue at risk = each customer's trailing-year revenue x churn probability, summed. With
+    ``feedback`` (``feedback_topics``), the topic shares per segment too (see ``feedback_kpis``)."""
     df = segments[["customer_id", "segment", "churn_probability"]].merge(
         features[["customer_id", "monetary_365d", "frequency_90d", "monetary_90d"]], on="customer_id"
     )
@@ -52,8 +58,43 @@ def compute_kpis(segments: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame
         kpis[column] = kpis[column].astype(float).round(2)
     for column in ("avg_churn_probability", "high_risk_share"):
         kpis[column] = kpis[column].astype(float).round(4)
+    kpis = kpis.merge(feedback_kpis(segments, feedback), on="segment", how="left")
+    kpis["feedback_rows"] = kpis["feedback_rows"].fillna(0).astype("int64")
+    kpis["negative_feedback_share"] = kpis["negative_feedback_share"].fillna(0.0).astype(float)
+    kpis["top_complaint"] = kpis["top_complaint"].fillna(NO_COMPLAINT).astype(str)
+    kpis["top_complaint_share"] = kpis["top_complaint_share"].fillna(0.0).astype(float)
     kpis.insert(0, "as_of", pd.Timestamp(AS_OF))
     return kpis
+
+
+def feedback_kpis(segments: pd.DataFrame, feedback: pd.DataFrame | None) -> pd.DataFrame:
+    """Per segment and "all": ``feedback_rows`` (texts a tier labelled; deferred and quarantined ones are
+    not), ``negative_feedback_share``, and ``top_complaint``: the topic most negative texts are about, with
+    its share of them (``top_complaint_share``)."""
+    from reliability_assets.reference.analytics.feedback_generator import TOPICS
+
+    columns = ["segment", "feedback_rows", "negative_feedback_share", "top_complaint", "top_complaint_share"]
+    if feedback is None or feedback.empty:
+        return pd.DataFrame(columns=columns)
+    labelled = feedback[~feedback["deferred"].astype(bool) & ~feedback["quarantined"].astype(bool)]
+    df = labelled[["customer_id", "topic", "sentiment"]].merge(
+        segments[["customer_id", "segment"]], on="customer_id"
+    )
+
+    def aggregate(group: pd.DataFrame) -> dict[str, object]:
+        negative = group[group["sentiment"] == "negative"]
+        complaints = negative["topic"][negative["topic"].isin(TOPICS)].value_counts()
+        top = str(complaints.index[0]) if len(complaints) else NO_COMPLAINT
+        return {
+            "feedback_rows": len(group),
+            "negative_feedback_share": round(len(negative) / len(group), 4) if len(group) else 0.0,
+            "top_complaint": top,
+            "top_complaint_share": round(complaints.iloc[0] / len(negative), 4) if len(complaints) else 0.0,
+        }
+
+    rows = [{"segment": name, **aggregate(group)} for name, group in df.groupby("segment", sort=True)]
+    rows.append({"segment": ALL, **aggregate(df)})
+    return pd.DataFrame(rows, columns=columns)
 
 
 @asset(
@@ -65,11 +106,15 @@ def compute_kpis(segments: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame
     tags={"layer": "marts"},
 )
 def executive_kpis(
-    context: AssetExecutionContext, customer_segments: pd.DataFrame, customer_features: pd.DataFrame
+    context: AssetExecutionContext,
+    customer_segments: pd.DataFrame,
+    customer_features: pd.DataFrame,
+    feedback_topics: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per segment plus an "all" row: customers, active customers (ordered in the last 90
-    days), net revenue, churn risk and revenue at risk."""
-    kpis = compute_kpis(customer_segments, customer_features)
+    days), net revenue, churn risk and revenue at risk, the share of negative feedback and the top
+    complaint topic."""
+    kpis = compute_kpis(customer_segments, customer_features, feedback_topics)
     total = kpis[kpis["segment"] == ALL].iloc[0]
     context.add_output_metadata(
         redact_metadata(
@@ -79,6 +124,8 @@ def executive_kpis(
                 active_customers=int(total["active_customers"]),
                 high_risk_share=float(total["high_risk_share"]),
                 revenue_at_risk=float(total["revenue_at_risk"]),
+                negative_feedback_share=float(total["negative_feedback_share"]),
+                top_complaint=str(total["top_complaint"]),
             )
         )
     )

@@ -54,7 +54,13 @@ KPI_COLUMNS = (
     "high_risk_customers",
     "high_risk_share",
     "revenue_at_risk",
+    "feedback_rows",
+    "negative_feedback_share",
+    "top_complaint",
+    "top_complaint_share",
 )
+#: A segment's complaints are named in the template only when it has at least this many labelled texts.
+MIN_FEEDBACK_ROWS = 5
 
 
 class Insight(BaseModel):
@@ -122,9 +128,35 @@ def template_brief(kpis: pd.DataFrame) -> ExecutiveBrief:
                 segment=str(riskiest["segment"]),
                 kpi="high_risk_share",
             ),
+            *_complaint_insights(segments),
         ],
         risks=[f"{_money(total['revenue_at_risk'])} of trailing-year revenue is exposed to churn."],
     )
+
+
+def _topic(name: object) -> str:
+    return str(name).replace("_", " ")
+
+
+def _complaint_insights(segments: pd.DataFrame) -> list[Insight]:
+    """The segment whose feedback is most negative, and what it complains about most (none without the
+    feedback columns or enough labelled texts)."""
+    if "negative_feedback_share" not in segments.columns:
+        return []
+    enough = segments["feedback_rows"] >= MIN_FEEDBACK_ROWS
+    voiced = segments[enough & (segments["top_complaint"] != "none")]
+    if voiced.empty:
+        return []
+    loudest = voiced.sort_values("negative_feedback_share", ascending=False, kind="stable").iloc[0]
+    return [
+        Insight(
+            text=f"Feedback is most negative in {loudest['segment']} "
+            f"({_pct(loudest['negative_feedback_share'])} of its texts); the top complaint there is "
+            f"{_topic(loudest['top_complaint'])} ({_pct(loudest['top_complaint_share'])} of complaints).",
+            segment=str(loudest["segment"]),
+            kpi="top_complaint_share",
+        )
+    ]
 
 
 def render_markdown(brief: ExecutiveBrief, kpis: pd.DataFrame) -> str:
@@ -133,14 +165,17 @@ def render_markdown(brief: ExecutiveBrief, kpis: pd.DataFrame) -> str:
     lines += [f"- {i.text} _(KPI: {i.kpi}, segment: {i.segment})_" for i in brief.insights]
     lines += ["", "**Risks**", ""] + [f"- {risk}" for risk in brief.risks]
     segments = kpis[kpis["segment"] != ALL].sort_values("revenue_at_risk", ascending=False)
+    voiced = "top_complaint" in segments.columns
     lines += [
         "",
-        "| segment | customers | active | revenue (12 mo) | revenue at risk | high risk |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| segment | customers | active | revenue (12 mo) | revenue at risk | high risk |"
+        + (" negative feedback | top complaint |" if voiced else ""),
+        "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | --- |" if voiced else ""),
     ]
     lines += [
         f"| {row.segment} | {row.customers:,} | {row.active_customers:,} | {_money(row.revenue_365d)} | "
         f"{_money(row.revenue_at_risk)} | {_pct(row.high_risk_share)} |"
+        + (f" {_pct(row.negative_feedback_share)} | {_topic(row.top_complaint)} |" if voiced else "")
         for row in segments.itertuples()
     ]
     return "\n".join(lines) + "\n"
@@ -148,10 +183,13 @@ def render_markdown(brief: ExecutiveBrief, kpis: pd.DataFrame) -> str:
 
 def prompt(kpis: pd.DataFrame) -> tuple[list[dict[str, str]], str]:
     """The messages, and the untrusted part (the KPI table comes from data) to screen."""
-    table = kpis[["segment", *KPI_COLUMNS]].to_json(orient="records", double_precision=4)
+    columns = [c for c in ("segment", *KPI_COLUMNS) if c in kpis.columns]
+    table = kpis[columns].to_json(orient="records", double_precision=4)
     system = (
         "You write executive summaries of customer KPIs. Use only figures present in the data; cite for each "
-        "insight the segment and the KPI column it rests on. Be concise and factual."
+        "insight the segment and the KPI column it rests on. Be concise and factual. top_complaint is the "
+        "topic most negative customer feedback of a segment is about (top_complaint_share of it): name the "
+        "top complaint of the segments where feedback is most negative."
     )
     return [
         {"role": "system", "content": system},
