@@ -90,7 +90,8 @@ class AssetScore:
                 f"{tier} {100 * self.correct[tier] / n:.0f}% (n={n})"
                 for tier, n in self.labelled.most_common()
                 if n
-            ),
+            )
+            or None,  # no labelled sample: blank, not an empty string
             "fallback_hours": round(self.fallback_h, 2),
             "downtime_cost_avoided_usd": round(self.fallback_h * self.outage_cost_per_h, 2),
         }

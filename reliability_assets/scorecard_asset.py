@@ -129,7 +129,7 @@ def key_numbers(frame: pd.DataFrame) -> dict[str, Any]:
         if _present(overall[column]):
             value = overall[column]
             numbers[label] = int(value) if column in ("failures", "incidents") else float(value)
-    if overall["quality_per_tier"]:
+    if _present(overall["quality_per_tier"]):
         numbers["accuracy per tier"] = str(overall["quality_per_tier"])
     for _, row in frame[(frame["asset"] != "overall") & (frame["executions"] > 0)].iterrows():
         numbers[f"asset: {row['asset']}"] = _line(row)
@@ -148,9 +148,9 @@ def _line(row: Any) -> str:
         parts.append(f"MTTR {row['mttr_s']:g} s")
     if _present(row["budget_left_pct"]):
         parts.append(f"budget left {row['budget_left_pct']:g}%")
-    if row["quality_per_tier"]:
+    if _present(row["quality_per_tier"]):
         parts.append(f"accuracy {row['quality_per_tier']}")
-    if row["downtime_cost_avoided_usd"]:
+    if _present(row["downtime_cost_avoided_usd"]) and row["downtime_cost_avoided_usd"]:
         parts.append(f"downtime ${row['downtime_cost_avoided_usd']:g} avoided")
     return " · ".join(parts)
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import InitResourceContext
 from pydantic import Field
 
-from reliability_assets.resources import tracing
 from reliability_assets.resources.resilience import BreakerConfig, CircuitBreaker
 from reliability_assets.resources.store_resource import StoreBackedResource
 
@@ -28,11 +26,6 @@ class ResilientResource(StoreBackedResource):
         description="Timeouts and retry-or-fail-over choices from each endpoint's recorded latencies and "
         "retry outcomes (shared in the store); False: the fixed timeout_s and the classifier's rules only.",
     )
-
-    def teardown_after_execution(self, context: InitResourceContext) -> None:
-        """The end of the step (a step process) or of the run (the in-process executor): its open
-        materialization spans end (``resources.tracing``; they are exported at the latest at exit)."""
-        tracing.finish(context.run.run_id if context.run else None)
 
     def history(self, name: str) -> Any:
         """The endpoint's recorded latencies and retry outcomes (``resilience.endpoint_history``)."""

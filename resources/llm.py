@@ -34,7 +34,7 @@ from reliability_assets.resources.llm_endpoint import (
 from reliability_assets.resources.llm_request import reask_prompt, send, trim
 from reliability_assets.resources.llm_request import request_key as key_of
 from reliability_assets.resources.llm_result import LLMResult, Messages, T, _Call
-from reliability_assets.resources.redaction import redact, redact_text, register_fields
+from reliability_assets.resources.redaction import redact, redact_text, redacted_logger, register_fields
 from reliability_assets.resources.resilience import (
     Attempt,
     CallAction,
@@ -51,9 +51,14 @@ from reliability_assets.resources.tracing_attributes import attempt_span, traced
 if TYPE_CHECKING:
     from reliability_assets.resources.llm_batch import BatchResult
 
-#: Set by a batch: per-request events go to the debug log (a batch logs its progress instead), so a
-#: 2,000-item batch does not write 6,000 lines to the run's event log.
+#: Set by a batch: per-request events go to a plain Python logger (``reliability_assets.llm``, debug), not
+#: to the run's event log (a batch logs its progress instead): every line written there costs a database
+#: write (~20 ms measured), and a 2,000-item batch would write 6,000. Each result keeps its events.
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("reliability_llm_quiet", default=False)
+
+
+def _event_logger() -> Any:
+    return redacted_logger("reliability_assets.llm") if _QUIET.get() else get_dagster_logger()
 
 
 @contextlib.contextmanager
@@ -110,7 +115,7 @@ class ResilientLLM(ResilientResource):
         deadline = Deadline(self.deadline_s)
         register_fields(self)  # before anything is logged or stored: its keys are masked at every sink
         active_chaos = self.chaos if chaos is None else chaos
-        log = get_dagster_logger()
+        log = _event_logger()
         configured = self.configured_endpoints()
         tiers = tuple(e.name for e in self.endpoints)
         # Planned before anything can end the request: the result says what was asked for, always.
@@ -125,11 +130,15 @@ class ResilientLLM(ResilientResource):
         if plan.requested:
             emit("chaos", **plan.event())
 
-        request = {"messages": messages, "schema": f"{schema.__module__}:{schema.__qualname__}"}
+        call.request = {"messages": messages, "schema": f"{schema.__module__}:{schema.__qualname__}"}
+        # No tier to send to and a local answer at hand: nothing can be lost mid-call, so no write-ahead
+        # (two store writes per request, thousands in a batch); a deferral still writes its letter.
+        call.written_ahead = bool(configured) or deterministic is None
         try:
-            self.store.begin_request(key=call.key, source=source, request=request)
-            if moved := drain_spool(self.store):
-                emit("spool_drained", dead_letters=moved)
+            if call.written_ahead:
+                self.store.begin_request(key=call.key, source=source, request=call.request)
+                if moved := drain_spool(self.store):
+                    emit("spool_drained", dead_letters=moved)
         except Exception as error:  # a store that cannot be opened or written: see _without_store
             return self._without_store(call, error, deterministic, emit)
         verdicts = [screen(text) for text in untrusted]
@@ -173,7 +182,7 @@ class ResilientLLM(ResilientResource):
                 degraded = endpoint is not self.endpoints[0]
                 return self._served(call, output, endpoint.name, degraded=degraded, **usage)
 
-        cached = self.store.cache_get(call.key) if use_cache else None
+        cached = self._cached(call) if use_cache else None
         if cached is not None:
             emit("served", tier="cache", cached_from=cached["tier"])
             return self._served(call, schema.model_validate(cached["response"]), "cache")
@@ -347,6 +356,16 @@ class ResilientLLM(ResilientResource):
                 "cost_usd": cost,
             }
 
+    def _cached(self, call: _Call) -> dict | None:
+        """The last validated answer to the request; None when there is none, or when the store cannot
+        be read and nothing was written ahead (then the deterministic tier serves, as with no cache)."""
+        try:
+            return self.store.cache_get(call.key)
+        except Exception:
+            if call.written_ahead:
+                raise
+            return None
+
     def _redact(self, text: str) -> str:
         """A provider may echo a key back in an error, a code or a refusal: mask it before it is kept."""
         return redact_text(text)
@@ -416,7 +435,8 @@ class ResilientLLM(ResilientResource):
     def _served(
         self, call: _Call, output: T, tier: str, *, degraded: bool = True, **usage: Any
     ) -> LLMResult[T]:
-        self.store.end_request(call.key, served_by=tier)
+        if call.written_ahead:
+            self.store.end_request(call.key, served_by=tier)
         # A model may repeat a key it saw (in an error, a prompt): the answer goes on to metadata, the
         # cache and the asset's output, so it is masked here, once, for all of them.
         dumped = output.model_dump(mode="json")
@@ -426,6 +446,8 @@ class ResilientLLM(ResilientResource):
 
     def _defer(self, call: _Call, reason: str) -> LLMResult[Any]:
         reason = self._redact(reason)
+        if not call.written_ahead:  # the letter keeps the whole request (its schema too), for a replay
+            self.store.begin_request(key=call.key, source=call.source, request=call.request)
         attempts = [a.as_dict() for a in call.attempts]
         self.store.dead_letter(
             key=call.key,
@@ -439,7 +461,7 @@ class ResilientLLM(ResilientResource):
     def _deferred(self, call: _Call, reason: str, event: dict[str, Any]) -> LLMResult[Any]:
         """The result of a request in human review (in the dead-letter queue, or spooled for it)."""
         call.events.append(event)
-        log = get_dagster_logger()
+        log = _event_logger()
         (log.debug if _QUIET.get() else log.warning)(json.dumps(event))
         return call.result(
             output=None,

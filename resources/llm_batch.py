@@ -32,6 +32,7 @@ from reliability_assets.resources.llm_request import request_key
 from reliability_assets.resources.llm_result import LLMResult, Messages, T, _Call
 from reliability_assets.resources.redaction import redact_metadata
 from reliability_assets.resources.tokens import count_messages
+from reliability_assets.resources.tracing import span
 
 if TYPE_CHECKING:
     from reliability_assets.resources.llm import ResilientLLM
@@ -203,7 +204,9 @@ def generate_many(
         finally:
             budget.settle(worst, 0.0)
         budget.settle(0.0, result.cost_usd)
-        if not result.deferred and result.output is not None:
+        # Served by the deterministic tier with nothing sent: nothing was paid, recomputing it is free.
+        free = result.tier == "deterministic" and not result.attempts
+        if not result.deferred and result.output is not None and not free:
             served = ServedItem(
                 item=item,
                 request_key=keys[item],
@@ -220,17 +223,30 @@ def generate_many(
     if batch.resumed:
         log.info(f"{source}: {batch.resumed} of {len(items)} items resumed from checkpoint {name!r}")
     last_report = time.monotonic()
-    for item, result in _run(one, todo, concurrency):
-        results[item] = result
-        if result.attempts:
-            batch.sent += 1
-        batch.cost_usd += result.cost_usd
-        if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-            last_report = time.monotonic()
-            log.info(_progress(source, results, len(items), batch.cost_usd))
-    batch.results = {item: results[item] for item in items}
-    batch.cost_ceiling_hit = budget.hit
-    batch.elapsed_s = time.monotonic() - started
+    attributes = {"reliability.source": source, "reliability.batch.items": len(items)}
+    # The items' spans are its children: each worker runs in a copy of this context (``_run``).
+    with span("reliability.llm.generate_many", attributes) as batch_span:
+        for item, result in _run(one, todo, concurrency):
+            results[item] = result
+            if result.attempts:
+                batch.sent += 1
+            batch.cost_usd += result.cost_usd
+            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                last_report = time.monotonic()
+                log.info(_progress(source, results, len(items), batch.cost_usd))
+        batch.results = {item: results[item] for item in items}
+        batch.cost_ceiling_hit = budget.hit
+        batch.elapsed_s = time.monotonic() - started
+        batch_span.update(
+            {
+                "reliability.batch.served": len(batch.outputs),
+                "reliability.batch.deferred": len(batch.deferred),
+                "reliability.batch.resumed": batch.resumed,
+                "reliability.batch.sent": batch.sent,
+                "reliability.batch.cost_usd": round(batch.cost_usd, 6),
+                "reliability.batch.cost_ceiling_hit": batch.cost_ceiling_hit,
+            }
+        )
     log.info(_progress(source, results, len(items), batch.cost_usd) + f" in {batch.elapsed_s:.1f}s")
     return batch
 
@@ -266,8 +282,7 @@ def _defer_unsent(
 ) -> LLMResult[T]:
     """An item not sent at all (the cost ceiling): a dead letter with the full request, for a replay."""
     request = {"messages": messages, "schema": f"{schema.__module__}:{schema.__qualname__}"}
-    llm.store.begin_request(key=item_key, source=source, request=request)
-    call = _Call(key=item_key, source=source, messages=messages)
+    call = _Call(key=item_key, source=source, messages=messages, request=request, written_ahead=False)
     return llm._defer(call, reason)
 
 

@@ -85,6 +85,8 @@ class _Call:
     tiers: tuple[str, ...] = ()  # every endpoint's name, in order
     chaos: LLMChaosPlan = field(default_factory=LLMChaosPlan)
     chaos_injected: list[str] = field(default_factory=list)  # tiers that refused connections on purpose
+    request: dict[str, Any] = field(default_factory=dict)  # what a dead letter keeps: messages and schema
+    written_ahead: bool = True  # recorded in_flight before any provider was called
 
     def result(self, **fields: Any) -> LLMResult[Any]:
         return LLMResult(

@@ -42,12 +42,15 @@ WARN_ONLY = {
     "executive_summary:served_by_model",
     "customers:volume",
     "orders:volume",
+    "feedback_topics:degraded_share",
 }
 #: Non-blocking checks: nothing downstream to stop, but an ERROR when they fail.
 NON_BLOCKING = WARN_ONLY | {
     "executive_summary:grounded",
     "customer_features:drift",
     "churn_scores:prediction_drift",
+    "feedback_topics:label_drift",
+    "feedback_topics:tier_quality",
 }
 
 ASSET_NAMES = [
@@ -57,6 +60,7 @@ ASSET_NAMES = [
     "churn_model",
     "churn_scores",
     "customer_segments",
+    "feedback_topics",
     "executive_kpis",
     "executive_summary",
 ]
@@ -84,6 +88,10 @@ CHECK_NAMES = [
     "churn_model:beats_champion",
     "churn_scores:gx_suite",
     "churn_scores:prediction_drift",
+    "feedback_topics:deferred_share",
+    "feedback_topics:degraded_share",
+    "feedback_topics:label_drift",
+    "feedback_topics:tier_quality",
     "executive_kpis:reconciles",
     "executive_summary:served_by_model",
     "executive_summary:grounded",

@@ -228,3 +228,21 @@ def _checkpointed(path: Path) -> set[str]:
     with sqlite3.connect(path) as connection:
         rows = connection.execute("SELECT item FROM batch_items WHERE checkpoint = 'killed'").fetchall()
     return {item.removeprefix("item-") for (item,) in rows}
+
+
+def test_a_batch_is_one_span_with_each_items_call_span_under_it(fake, tmp_path) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from reliability_assets.resources import tracing
+
+    exporter = InMemorySpanExporter()
+    llm = make_llm(fake, tmp_path)
+    with tracing.exporting_to(exporter):
+        llm.generate_many(items(3), schema=Label, source="traced", concurrency=3)
+    spans = exporter.get_finished_spans()
+    (batch,) = [s for s in spans if s.name == "reliability.llm.generate_many"]
+    calls = [s for s in spans if s.name == "reliability.llm.generate"]
+    assert len(calls) == 3
+    assert all(c.parent is not None and c.parent.span_id == batch.context.span_id for c in calls)
+    assert batch.attributes["reliability.batch.served"] == 3
+    assert batch.attributes["reliability.batch.sent"] == 3

@@ -67,7 +67,9 @@ def materialize_summary(llm: ResilientLLM, messages=MESSAGES, **resources):
     def executive_summary(llm: ResilientLLM) -> str:
         return llm.generate(messages, schema=Brief, source="summary").tier
 
-    return materialize([executive_summary], resources={"llm": llm, **resources})
+    run = materialize([executive_summary], resources={"llm": llm, **resources})
+    tracing.finish(run.run_id)  # in this process the step's span ends here (a run worker: at its exit)
+    return run
 
 
 def test_an_llm_call_with_a_retry_follows_the_genai_conventions_inside_its_materialization(

@@ -249,7 +249,8 @@ def test_offline_without_a_model_two_runs_leave_one_inbox_entry_about_the_model(
         assert IncidentLog(store).list() == []  # a clean offline run opens nothing
         assert events_of(instance, "executive_summary") == ["standing degraded state: served_by_model"]
         board = observed(instance, "reliability_health")[-1]
-        assert board["failing"] == 0 and board["degraded"] == 1 and board["checks"] == 21
+        # Degraded by configuration, both: the summary (template) and the feedback labels (keyword rules).
+        assert board["failing"] == 0 and board["degraded"] == 2 and board["checks"] == 25
         # The views are not materializable: "Materialize all" (the reference job) leaves them out.
         executable = defs.resolve_job_def("reference_pipeline").asset_layer.executable_asset_keys
         assert {AssetKey("alert_inbox"), AssetKey("reliability_health")} & executable == set()
