@@ -158,11 +158,12 @@ def test_auc_gate_stops_a_model_without_signal() -> None:
 
 
 def test_the_summary_is_written_by_the_model_when_one_answers(tmp_path) -> None:
-    from dagster import instance_for_test
+    from dagster import AssetSelection, instance_for_test
 
     from reliability_assets.reference.analytics.summary import ExecutiveBrief, Insight
     from reliability_assets.resources.llm import LLMEndpoint, ResilientLLM
     from reliability_assets.testing.fake_openai import FakeOpenAI, Fault
+    from reliability_assets.testing.fake_openai.stub import stub_answer
     from tests.support import run_reference
 
     brief = ExecutiveBrief(
@@ -170,10 +171,14 @@ def test_the_summary_is_written_by_the_model_when_one_answers(tmp_path) -> None:
         insights=[Insight(text=f"insight {i}", segment="all", kpi="revenue_365d") for i in range(3)],
         risks=["churn"],
     )
+
+    def answer(body: dict) -> str:  # feedback labels are stubs; the summary is the brief above
+        labels = (body.get("response_format") or {}).get("json_schema", {}).get("name") == "TopicLabel"
+        return stub_answer(body) if labels else brief.model_dump_json()
+
     with FakeOpenAI() as server, instance_for_test() as instance:
         for model in ("gpt-4o-mini", "gpt-4o"):
-            server.set_responder(model, lambda body: brief.model_dump_json())
-        server.set_default("gpt-4o-mini", Fault.status(503))
+            server.set_responder(model, answer)
         endpoint = {"base_url": server.base_url, "api_key": "sk-test", "timeout_s": 2.0}
         llm = ResilientLLM(
             endpoints=[
@@ -184,7 +189,12 @@ def test_the_summary_is_written_by_the_model_when_one_answers(tmp_path) -> None:
             backoff_initial_s=0.05,
             backoff_max_s=0.1,
         )
-        result = run_reference("clean", tmp_path, instance, llm=llm)
+        assert run_reference("clean", tmp_path, instance, llm=llm).success  # every upstream, by the model
+        # The primary fails from now on: the summary alone is written again (the feedback batch would
+        # have opened the primary's shared breaker first, and the summary would never try it).
+        server.set_default("gpt-4o-mini", Fault.status(503))
+        summary = AssetSelection.assets("executive_summary")
+        result = run_reference("clean", tmp_path, instance, llm=llm, selection=summary)
         assert result.success
         meta = materialized(result)["executive_summary"].metadata
         assert meta["tier"].value == "secondary" and meta["degraded"].value is True
@@ -199,7 +209,7 @@ def test_the_summary_is_written_by_the_model_when_one_answers(tmp_path) -> None:
         # A model that invents a figure: the summary still ships, and the grounding check names it.
         invented = brief.model_copy(update={"headline": "Revenue reached $9,999,999 with 42.4% growth."})
         server.set_responder("gpt-4o", lambda body: invented.model_dump_json())
-        hallucinated = check_results(run_reference("clean", tmp_path, instance, llm=llm))
+        hallucinated = check_results(run_reference("clean", tmp_path, instance, llm=llm, selection=summary))
         grounding = hallucinated["executive_summary:grounded"]
         assert not grounding.passed and grounding.severity.value == "ERROR"
         assert grounding.description == "cites 2 number(s) not in executive_kpis: $9,999,999, 42.4%"
