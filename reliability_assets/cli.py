@@ -73,6 +73,7 @@ def reliability_cli(
     definitions_module: str,
     llm: Callable[[], Any] | None = None,
     api_module: str | None = None,
+    llm_responder: str | None = None,
     commands: Sequence[CLICommand] = (),
     prog: str = "reliability",
     description: str | None = None,
@@ -82,6 +83,8 @@ def reliability_cli(
     ``definitions_module``: the code location (``status`` and ``report`` read its asset graph). ``llm``: a
     factory of the project's ``ResilientLLM`` (``dlq replay`` sends through it; None: the default store's
     queue can still be listed, shown and resolved). ``api_module``: run by ``dev --api`` with ``python -m``.
+    ``llm_responder``: ``module:function`` the local fake model of ``dev`` answers with (``(request body)
+    -> str | None``; None: a schema-valid stub).
     """
     from reliability_assets import alert_inbox, dev, incidents_cli, reports, scorecard_asset
     from reliability_assets.home import init_home, upgrade_store
@@ -96,7 +99,7 @@ def reliability_cli(
         print(init_home(postgres=args.postgres))
         return upgrade_store(postgres=args.postgres)
     if args.command == "dev":
-        return dev.run(args, home=init_home(), api_module=api_module)
+        return dev.run(args, home=init_home(), api_module=api_module, llm_responder=llm_responder)
     if args.command == "status":
         from reliability_assets import run_status
 

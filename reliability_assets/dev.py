@@ -255,6 +255,8 @@ class Options:
     workspace: str | None = None
     #: The module ``--api`` runs as the local data API (``python -m``), e.g. the reference pipeline's.
     api_module: str | None = None
+    #: ``module:function`` the local fake model answers with (``--responder``), e.g. the reference's.
+    llm_responder: str | None = None
     reports_port: int = 8766
     llm_port: int = 8767
     api: bool = False
@@ -305,7 +307,13 @@ class Supervisor:
             _say("local LLM server not started: reliability_assets.testing.fake_openai is not installed")
         elif self._helper(
             "fake_openai",
-            [python, "-m", "reliability_assets.testing.fake_openai", *_on(o.llm_port)],
+            [
+                python,
+                "-m",
+                "reliability_assets.testing.fake_openai",
+                *_on(o.llm_port),
+                *(["--responder", o.llm_responder] if o.llm_responder else []),
+            ],
             o.llm_port,
             env=base,
         ):
@@ -400,9 +408,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
 
 
-def run(args: argparse.Namespace, *, home: Path, api_module: str | None = None) -> int:
+def run(
+    args: argparse.Namespace, *, home: Path, api_module: str | None = None, llm_responder: str | None = None
+) -> int:
     options = Options(
         api_module=api_module,
+        llm_responder=llm_responder,
         host=args.host,
         port=args.port,
         workspace=args.workspace,

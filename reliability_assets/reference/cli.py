@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         definitions_module=DEFINITIONS_MODULE,
         llm=_reference_llm,
         api_module="reliability_assets.reference.data_api",
+        llm_responder="reliability_assets.reference.offline_model:answer",
         commands=COMMANDS,
         description=__doc__,
     )

@@ -31,10 +31,10 @@ from reliability_assets.testing.fake_openai import (
 MESSAGES = [{"role": "user", "content": "Summarize the KPIs."}]
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+def start_server(*options: str) -> tuple[subprocess.Popen[str], str]:
     """``python -m reliability_assets.testing.fake_openai --port 0`` and the base URL it announces."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "reliability_assets.testing.fake_openai", "--port", "0"],
+        [sys.executable, "-m", "reliability_assets.testing.fake_openai", "--port", "0", *options],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -172,3 +172,35 @@ def test_scripted_faults_still_win_over_the_stub_answer() -> None:
             client.chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
         text = client.chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
         assert text.choices[0].message.content.startswith("Stub answer")
+
+
+def test_make_dev_labels_feedback_like_a_model_and_stubs_everything_else(tmp_path, monkeypatch) -> None:
+    """``make dev`` starts the server with the reference's responder: feedback labels a model would give
+    (the keyword rules' misses too), the schema-valid stub for any other request."""
+    from reliability_assets.reference.analytics.feedback import TopicLabel, messages
+    from reliability_assets.reference.settings import reference_llm
+
+    process, base_url = start_server("--responder", "reliability_assets.reference.offline_model:answer")
+    try:
+        for name, value in offline_llm_env(base_url).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("RELIABILITY_STORE_URL", f"sqlite:///{tmp_path / 'store.sqlite'}")
+        llm = reference_llm(deadline_s=30).process_config_and_initialize()
+        texts = {
+            "a": "Really disappointed. My package arrived a week late. Please fix this.",
+            "b": "Quick note. The autopay thing pulled money twice this month. Thanks.",  # no keyword
+            "c": "Le colis n'est jamais arrivé.",
+        }
+        batch = llm.generate_many({k: messages(t) for k, t in texts.items()}, schema=TopicLabel, source="t")
+        labels = {k: (v.topic, v.sentiment) for k, v in batch.outputs.items()}
+        assert labels == {
+            "a": ("delivery", "negative"),
+            "b": ("billing", "neutral"),
+            "c": ("delivery", "neutral"),
+        }
+        assert batch.per_tier == {"primary": 3}
+        brief = llm.generate(MESSAGES, schema=ExecutiveBrief, source="t")
+        assert brief.tier == "primary" and len(brief.output.insights) == 3
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -4,6 +4,7 @@ answers to any OpenAI chat completion until SIGTERM/SIGINT; ``offline_llm_env`` 
 from __future__ import annotations
 
 import argparse
+import importlib
 
 from reliability_assets.testing.fake_openai.offline import serve
 
@@ -16,8 +17,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="Interface to bind (default: 127.0.0.1).")
     parser.add_argument("--port", type=int, default=8767, help="Port (default: 8767; 0: a free one).")
+    parser.add_argument(
+        "--responder",
+        metavar="MODULE:FUNCTION",
+        help="answer with FUNCTION(request body) -> str, or the stub where it returns None",
+    )
     args = parser.parse_args(argv)
-    serve(args.host, args.port)
+    responder = None
+    if args.responder:
+        module, _, name = args.responder.partition(":")
+        try:
+            responder = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as error:
+            parser.error(f"--responder {args.responder}: {error} (give an importable module:function)")
+    serve(args.host, args.port, responder=responder)
 
 
 if __name__ == "__main__":

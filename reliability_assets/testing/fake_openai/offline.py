@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from reliability_assets.testing.fake_openai.server import FakeOpenAI
 from reliability_assets.testing.fake_openai.stub import stub_answer
@@ -36,18 +37,27 @@ def offline_llm_env(base_url: str) -> dict[str, str]:
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = 0, *, ready: Callable[[FakeOpenAI], None] | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ready: Callable[[FakeOpenAI], None] | None = None,
+    responder: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> None:
-    """Answer every chat completion validly (``stub.stub_answer``) until SIGTERM or SIGINT, then stop.
-    ``ready`` is called once the port is bound (the default prints the base URL)."""
+    """Answer every chat completion validly until SIGTERM or SIGINT, then stop: with ``responder``'s
+    answer, or when it has none (None) the schema-valid stub (``stub.stub_answer``). ``ready`` is called
+    once the port is bound (the default prints the base URL)."""
     stopping = threading.Event()
+
+    def answer(body: dict[str, Any]) -> str:
+        given = responder(body) if responder is not None else None
+        return given if given is not None else stub_answer(body)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with FakeOpenAI(host, port, default_responder=stub_answer) as fake:
+        with FakeOpenAI(host, port, default_responder=answer) as fake:
             (ready or _announce)(fake)
             while not stopping.wait(1.0):
                 pass
