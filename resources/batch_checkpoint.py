@@ -53,24 +53,27 @@ def _row_key(checkpoint: str, item: str) -> str:
     return hashlib.sha256(f"{checkpoint}\x00{item}".encode()).hexdigest()
 
 
-def save_item(store: ReliabilityStore, checkpoint: str, served: ServedItem) -> None:
-    """Persist one served item (a later answer for the same item replaces it)."""
-    values = {
-        "checkpoint": checkpoint,
-        "item": served.item,
-        "request_key": served.request_key,
-        "tier": served.tier,
-        "degraded": served.degraded,
-        "output": served.output,
-        "prompt_tokens": served.prompt_tokens,
-        "completion_tokens": served.completion_tokens,
-        "cost_usd": served.cost_usd,
-        "created_at": time.time(),
-    }
-    key = _row_key(checkpoint, served.item)
+def save_items(store: ReliabilityStore, checkpoint: str, served: list[ServedItem]) -> None:
+    """Persist served items in one transaction (the items of one answer are kept together or not at all);
+    a later answer for the same item replaces it."""
+    now = time.time()
     with store.transaction() as connection:
-        store.locked_row(connection, batch_items, key, values)
-        store.update_row(connection, batch_items, key, values)
+        for one in served:
+            values = {
+                "checkpoint": checkpoint,
+                "item": one.item,
+                "request_key": one.request_key,
+                "tier": one.tier,
+                "degraded": one.degraded,
+                "output": one.output,
+                "prompt_tokens": one.prompt_tokens,
+                "completion_tokens": one.completion_tokens,
+                "cost_usd": one.cost_usd,
+                "created_at": now,
+            }
+            key = _row_key(checkpoint, one.item)
+            store.locked_row(connection, batch_items, key, values)
+            store.update_row(connection, batch_items, key, values)
 
 
 def load_items(store: ReliabilityStore, checkpoint: str) -> dict[str, ServedItem]:

@@ -46,7 +46,7 @@ class BatchResult(BaseModel, Generic[T]):
 
     results: dict[str, LLMResult[T]] = Field(default_factory=dict)
     resumed: int = 0  # items taken from the checkpoint, not sent again
-    sent: int = 0  # items that went to a provider in this call
+    sent: int = 0  # requests that went to a provider in this call (items asking the same thing share one)
     cost_usd: float = 0.0  # spent in this call
     cost_before_usd: float = 0.0  # spent on the resumed items by earlier attempts of this run
     cost_ceiling_usd: float | None = None
@@ -149,7 +149,7 @@ def generate_many(
     chaos: str | None = None,
 ) -> BatchResult[T]:
     """See ``ResilientLLM.generate_many``."""
-    from reliability_assets.resources.batch_checkpoint import ServedItem, load_items, save_item
+    from reliability_assets.resources.batch_checkpoint import ServedItem, load_items, save_items
     from reliability_assets.resources.llm import quiet_events
 
     if concurrency < 1:
@@ -173,7 +173,13 @@ def generate_many(
             )
             batch.cost_before_usd += row.cost_usd
     batch.resumed = len(results)
-    todo = [item for item in items if item not in results]
+    # Items asking the very same thing (same messages, same schema) are asked once: the first of them
+    # stands for the group (its deterministic answer and untrusted texts too) and the answer is shared.
+    groups: dict[str, list[str]] = {}
+    for item in items:
+        if item not in results:
+            groups.setdefault(keys[item], []).append(item)
+    todo = [group[0] for group in groups.values()]
     budget = _Budget(cost_ceiling_usd, batch.cost_before_usd)
     prices = [(e.model, e.input_price_per_1k, e.output_price_per_1k) for e in llm.configured_endpoints()]
 
@@ -207,17 +213,22 @@ def generate_many(
         # Served by the deterministic tier with nothing sent: nothing was paid, recomputing it is free.
         free = result.tier == "deterministic" and not result.attempts
         if not result.deferred and result.output is not None and not free:
-            served = ServedItem(
-                item=item,
-                request_key=keys[item],
-                tier=result.tier,
-                degraded=result.degraded,
-                output=result.output.model_dump(mode="json"),
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                cost_usd=result.cost_usd,
-            )
-            save_item(llm.store, name, served)  # before the next item: a kill now loses nothing served
+            output = result.output.model_dump(mode="json")
+            served = [
+                ServedItem(
+                    item=member,
+                    request_key=keys[item],
+                    tier=result.tier,
+                    degraded=result.degraded,
+                    output=output,
+                    # What the answer cost is the first item's: the others were not paid for.
+                    prompt_tokens=result.prompt_tokens if member == item else 0,
+                    completion_tokens=result.completion_tokens if member == item else 0,
+                    cost_usd=result.cost_usd if member == item else 0.0,
+                )
+                for member in groups[keys[item]]
+            ]
+            save_items(llm.store, name, served)  # before the next item: a kill now loses nothing served
         return result
 
     if batch.resumed:
@@ -227,7 +238,9 @@ def generate_many(
     # The items' spans are its children: each worker runs in a copy of this context (``_run``).
     with span("reliability.llm.generate_many", attributes) as batch_span:
         for item, result in _run(one, todo, concurrency):
-            results[item] = result
+            shared = {"cost_usd": 0.0, "prompt_tokens": 0, "completion_tokens": 0, "attempts": []}
+            for member in groups[keys[item]]:
+                results[member] = result if member == item else result.model_copy(update=shared)
             if result.attempts:
                 batch.sent += 1
             batch.cost_usd += result.cost_usd

@@ -246,3 +246,19 @@ def test_a_batch_is_one_span_with_each_items_call_span_under_it(fake, tmp_path) 
     assert all(c.parent is not None and c.parent.span_id == batch.context.span_id for c in calls)
     assert batch.attributes["reliability.batch.served"] == 3
     assert batch.attributes["reliability.batch.sent"] == 3
+
+
+def test_items_asking_the_same_thing_are_asked_once_and_all_answered(fake, tmp_path) -> None:
+    llm = make_llm(fake, tmp_path)
+    same = items(1)["item-0"]
+    batch_items = {"a": same, "b": same, "c": items(2)["item-1"], "d": same}
+
+    batch = llm.generate_many(batch_items, schema=Label, source="test", checkpoint="dedupe")
+
+    assert sorted(asked(fake)) == ["item text 0", "item text 1"]  # two requests for four items
+    assert batch.sent == 2 and set(batch.outputs) == {"a", "b", "c", "d"}
+    assert batch.outputs["d"] == batch.outputs["a"]
+    assert batch.cost_usd == pytest.approx(batch.results["a"].cost_usd + batch.results["c"].cost_usd)
+    assert batch.results["b"].cost_usd == 0.0
+    again = llm.generate_many(batch_items, schema=Label, source="test", checkpoint="dedupe")
+    assert again.resumed == 4 and again.sent == 0
