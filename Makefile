@@ -82,6 +82,7 @@ bench: install
 	$(BIN)/python benchmarks/gates.py
 	$(BIN)/python benchmarks/live_mttr.py
 	$(BIN)/python benchmarks/ui_run.py
+	$(BIN)/python benchmarks/llm_batch.py
 
 clean:
 	rm -rf $(VENV) .dagster_home .pytest_cache .mypy_cache .ruff_cache *.egg-info
