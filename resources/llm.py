@@ -109,9 +109,12 @@ class ResilientLLM(ResilientResource):
         untrusted: Sequence[str] = (),
         chaos: str | None = None,
         use_cache: bool = True,
+        max_tokens: int | None = None,
     ) -> LLMResult[T]:
         """Ask for a ``schema`` answer to ``messages``. ``untrusted`` texts (already inside the messages)
-        are screened for prompt injection first. ``source`` names the caller in the dead-letter queue."""
+        are screened for prompt injection first. ``source`` names the caller in the dead-letter queue.
+        ``max_tokens``: the answer's bound for this call (default: the resource's); a short answer (a
+        label) should say so: the tokens-per-minute limit reserves prompt + max_tokens per request."""
         deadline = Deadline(self.deadline_s)
         register_fields(self)  # before anything is logged or stored: its keys are masked at every sink
         active_chaos = self.chaos if chaos is None else chaos
@@ -121,6 +124,7 @@ class ResilientLLM(ResilientResource):
         # Planned before anything can end the request: the result says what was asked for, always.
         plan = LLMChaosPlan.of(active_chaos, tiers=tiers, configured=[e.name for e in configured])
         call = _Call(key=key_of(messages, schema), source=source, messages=messages, tiers=tiers, chaos=plan)
+        call.max_tokens = max_tokens or self.max_tokens
 
         def emit(kind: str, **fields: Any) -> None:
             line = self._redact(json.dumps({"event": kind, **fields}, default=str))
@@ -137,8 +141,8 @@ class ResilientLLM(ResilientResource):
         try:
             if call.written_ahead:
                 self.store.begin_request(key=call.key, source=source, request=call.request)
-                if moved := drain_spool(self.store):
-                    emit("spool_drained", dead_letters=moved)
+            if moved := drain_spool(self.store):  # a file check when nothing was spooled
+                emit("spool_drained", dead_letters=moved)
         except Exception as error:  # a store that cannot be opened or written: see _without_store
             return self._without_store(call, error, deterministic, emit)
         verdicts = [screen(text) for text in untrusted]
@@ -163,7 +167,7 @@ class ResilientLLM(ResilientResource):
             if deadline.expired:
                 call.skipped[endpoint.name] = "deadline reached"
                 continue
-            if over := self._over_budget(endpoint, messages):
+            if over := self._over_budget(endpoint, messages, call.max_tokens):
                 call.skipped[endpoint.name] = over
                 emit("skip", endpoint=endpoint.name, reason=over)
                 continue
@@ -211,13 +215,15 @@ class ResilientLLM(ResilientResource):
         concurrency: int = 8,
         cost_ceiling_usd: float | None = None,
         chaos: str | None = None,
+        max_tokens: int | None = None,
     ) -> BatchResult[T]:
         """Ask for a ``schema`` answer per item (item id -> messages), ``concurrency`` at a time, every
         request through the shared rate limits and breakers. Each served item is checkpointed as it
         completes under ``checkpoint`` (default ``source``): a rerun with the same checkpoint re-sends none
         of them. Past ``cost_ceiling_usd`` (this checkpoint's spend included) nothing more is sent. What no
         tier serves is a dead letter per item; the result holds every item. ``deterministic`` and
-        ``untrusted`` take the item id. See ``resources.llm_batch``."""
+        ``untrusted`` take the item id; ``max_tokens`` bounds each answer (a label needs few: the
+        tokens-per-minute limit reserves prompt + max_tokens per request). See ``resources.llm_batch``."""
         from reliability_assets.resources.llm_batch import generate_many
 
         return generate_many(
@@ -231,6 +237,7 @@ class ResilientLLM(ResilientResource):
             concurrency=concurrency,
             cost_ceiling_usd=cost_ceiling_usd,
             chaos=chaos,
+            max_tokens=max_tokens,
         )
 
     # --- one endpoint --------------------------------------------------------------------------------
@@ -270,7 +277,7 @@ class ResilientLLM(ResilientResource):
             following = self.history(breaker_name(later[0])).typical_s(min_samples=1)
             failover_s = following if following is not None else history.typical_s(min_samples=1)
         conversation = list(messages)
-        max_tokens, reasks, raised, trimmed = self.max_tokens, 0, False, False
+        max_tokens, reasks, raised, trimmed = call.max_tokens, 0, False, False
         while True:
             budget = count_messages(conversation, model=endpoint.model)
             if budget.tokens + max_tokens > endpoint.context_window:
@@ -376,11 +383,11 @@ class ResilientLLM(ResilientResource):
                 attempt.error = self._redact(attempt.error)
         return attempts
 
-    def _over_budget(self, endpoint: LLMEndpoint, messages: Messages) -> str:
+    def _over_budget(self, endpoint: LLMEndpoint, messages: Messages, max_tokens: int) -> str:
         if self.max_cost_usd_per_call is None:
             return ""
         prompt = count_messages(messages, model=endpoint.model).tokens
-        worst = (prompt * endpoint.input_price_per_1k + self.max_tokens * endpoint.output_price_per_1k) / 1000
+        worst = (prompt * endpoint.input_price_per_1k + max_tokens * endpoint.output_price_per_1k) / 1000
         if worst <= self.max_cost_usd_per_call:
             return ""
         return f"over budget: up to ${worst:.4f} per call > ${self.max_cost_usd_per_call:.4f}"

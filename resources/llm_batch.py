@@ -147,6 +147,7 @@ def generate_many(
     concurrency: int = 8,
     cost_ceiling_usd: float | None = None,
     chaos: str | None = None,
+    max_tokens: int | None = None,
 ) -> BatchResult[T]:
     """See ``ResilientLLM.generate_many``."""
     from reliability_assets.resources.batch_checkpoint import ServedItem, load_items, save_items
@@ -156,6 +157,7 @@ def generate_many(
         raise ValueError(f"concurrency={concurrency}: use 1 or more worker threads")
     started = time.monotonic()
     name = checkpoint or source
+    answer_tokens = max_tokens or llm.max_tokens
     log = get_dagster_logger()
     keys = {item: request_key(messages, schema) for item, messages in items.items()}
     kept = load_items(llm.store, name)
@@ -187,7 +189,7 @@ def generate_many(
         if cost_ceiling_usd is None or not prices:
             return 0.0
         return max(
-            (count_messages(messages, model=model).tokens * price_in + llm.max_tokens * price_out) / 1000
+            (count_messages(messages, model=model).tokens * price_in + answer_tokens * price_out) / 1000
             for model, price_in, price_out in prices
         )
 
@@ -206,6 +208,7 @@ def generate_many(
                     deterministic=(lambda: deterministic(item)) if deterministic is not None else None,
                     untrusted=untrusted(item) if untrusted is not None else (),
                     chaos=chaos,
+                    max_tokens=max_tokens,
                 )
         finally:
             budget.settle(worst, 0.0)

@@ -87,6 +87,7 @@ class _Call:
     chaos_injected: list[str] = field(default_factory=list)  # tiers that refused connections on purpose
     request: dict[str, Any] = field(default_factory=dict)  # what a dead letter keeps: messages and schema
     written_ahead: bool = True  # recorded in_flight before any provider was called
+    max_tokens: int = 800  # the answer's bound for this call
 
     def result(self, **fields: Any) -> LLMResult[Any]:
         return LLMResult(

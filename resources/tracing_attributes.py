@@ -56,20 +56,20 @@ def traced_generate(generate: F) -> F:
         with span("reliability.llm.generate", attributes) as call:
             result = generate(llm, messages, source=source, **options)
             if call.recording:
-                _record(call, result, llm)
+                _record(call, result, llm, options.get("max_tokens") or llm.max_tokens)
             return result
 
     return cast(F, traced)
 
 
-def _record(call: Span, result: Any, llm: Any) -> None:
+def _record(call: Span, result: Any, llm: Any, max_tokens: int) -> None:
     """What the ``LLMResult`` says: the tier that served (and its model), how, at what cost."""
     model = next((e.model for e in llm.endpoints if e.name == result.tier), None)
     call.update(
         {
             "gen_ai.provider.name": "openai" if model else None,
             "gen_ai.request.model": model,
-            "gen_ai.request.max_tokens": llm.max_tokens,
+            "gen_ai.request.max_tokens": max_tokens,
             "gen_ai.usage.input_tokens": result.prompt_tokens,
             "gen_ai.usage.output_tokens": result.completion_tokens,
             "reliability.tier": result.tier,

@@ -284,6 +284,13 @@ def _ask(store_url: str, base_url: str, index: int, barrier: Any, results: Any) 
     results.put({"pid": os.getpid(), "outcomes": outcomes})
 
 
+def _answer(body: dict[str, Any]) -> str:
+    """The brief for the summary, a label for a feedback text."""
+    if (body.get("response_format") or {}).get("json_schema", {}).get("name") == "TopicLabel":
+        return json.dumps({"topic": "delivery", "sentiment": "negative", "confidence": 0.8})
+    return BRIEF.model_dump_json()
+
+
 @dataclass
 class SharedLLM:
     server: FakeOpenAI
@@ -297,7 +304,7 @@ def shared_llm_run(deployment: Deployment) -> Iterator[SharedLLM]:
     """WORKERS spawned processes call the LLM at once against one fake server and the PostgreSQL store."""
     with FakeOpenAI() as server:
         server.set_default(PRIMARY, Fault.status(503))
-        server.set_responder(SECONDARY, lambda body: BRIEF.model_dump_json())
+        server.set_responder(SECONDARY, _answer)
         ReliabilityStore(deployment.store_url)  # the tables, once
         spawn = multiprocessing.get_context("spawn")
         barrier, results = spawn.Barrier(WORKERS), spawn.Queue()
@@ -376,7 +383,9 @@ def test_multiprocess_run_with_pools_and_the_shared_breaker(
     )
     start_method = _start_method(deployment)
     run_config = {
-        "execution": {"config": {"multiprocess": {"max_concurrent": 4, "start_method": start_method}}}
+        "execution": {"config": {"multiprocess": {"max_concurrent": 4, "start_method": start_method}}},
+        # The secondary is paced at 60 requests a minute: a few feedback texts, or the batch takes minutes.
+        "ops": {"feedback_topics": {"config": {"rows": 12}}},
     }
     with execute_job(job, instance=instance, run_config=run_config, raise_on_error=False) as result:
         assert result.success, [e.message for e in result.all_events if e.is_failure]

@@ -34,7 +34,12 @@ from tests.support import BIN, REPO
 KEY = f"sk-live-{secrets.token_hex(16)}"
 TOKEN = f"tok-{secrets.token_hex(12)}"
 PRIMARY, SECONDARY = "gpt-4o-mini", "gpt-4o"
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+#: In one process, and a few feedback texts: every one goes to the secondary (the primary always fails),
+#: paced by its tokens-per-minute quota.
+IN_PROCESS = {
+    "execution": {"config": {"in_process": {}}},
+    "ops": {"feedback_topics": {"config": {"rows": 20}}},
+}
 
 
 class EchoingProxy:

@@ -36,7 +36,7 @@ from reliability_assets.testing.fake_openai import FakeOpenAI
 from tests.resources.llm_support import PRIMARY, SECONDARY
 from tests.support import check_results, materialized, reference_resources
 
-ROWS = 200  # what the reference labels for its default 5,000 customers
+ROWS = 100  # what the reference labels for its default 5,000 customers
 FAKE_ROWS = 60  # what the runs against the fake server label (each request costs a CI second or so)
 
 

@@ -52,8 +52,11 @@ from reliability_assets.reference.analytics.raw_sources import RawSource, Synthe
 from reliability_assets.reference.policy import CHAOS_TAG, OWNERS, STEP_RETRY
 
 SOURCE = "feedback_topics"
-CUSTOMERS_PER_ROW = 25  # one feedback text per 25 customers ...
-MIN_ROWS, MAX_ROWS = 100, 400  # ... within these bounds: fast offline and in CI, enough for the checks
+CUSTOMERS_PER_ROW = 50  # one feedback text per 50 customers ...
+MIN_ROWS, MAX_ROWS = 50, 400  # ... within these bounds: fast offline and in CI, enough for the checks
+#: A label is a few dozen tokens: the tokens-per-minute limit reserves prompt + max_tokens per request,
+#: so the resource's 800 would pace a batch at a quarter of what the quota allows.
+LABEL_MAX_TOKENS = 100
 MAX_TEXT_CHARS = 2_000
 #: The labelled sample: the generator knows every row's truth, so by default it is the whole batch (the
 #: tightest estimate: the keyword rules measure 0.78-0.89 on clean text over seeds 0-19, against 0.72-0.90
@@ -85,7 +88,7 @@ class FeedbackConfig(Config):
 
 
 def feedback_rows(customers: int, configured: int | None = None) -> int:
-    """How many texts a run labels: ``configured``, else one per 25 customers within 100..400."""
+    """How many texts a run labels: ``configured``, else one per 50 customers within 50..400."""
     wanted = configured or min(MAX_ROWS, max(MIN_ROWS, customers // CUSTOMERS_PER_ROW))
     return min(wanted, customers)
 
@@ -163,6 +166,7 @@ def feedback_topics(
         concurrency=CONCURRENCY,
         cost_ceiling_usd=config.cost_ceiling_usd,
         chaos=context.run.tags.get(CHAOS_TAG) or None,
+        max_tokens=LABEL_MAX_TOKENS,
     )
     rows = []
     for item in ids:
