@@ -34,7 +34,13 @@ from reliability_assets.resources.llm_endpoint import (
 from reliability_assets.resources.llm_request import reask_prompt, send, trim
 from reliability_assets.resources.llm_request import request_key as key_of
 from reliability_assets.resources.llm_result import LLMResult, Messages, T, _Call
-from reliability_assets.resources.redaction import redact, redact_text, redacted_logger, register_fields
+from reliability_assets.resources.redaction import (
+    redact,
+    redact_text,
+    redacted_logger,
+    register_fields,
+    with_secrets_pinned,
+)
 from reliability_assets.resources.resilience import (
     Attempt,
     CallAction,
@@ -99,6 +105,7 @@ class ResilientLLM(ResilientResource):
         return [e for e in self.endpoints if not skip_reason(e)]
 
     @traced_generate
+    @with_secrets_pinned
     def generate(
         self,
         messages: Messages,

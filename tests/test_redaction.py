@@ -18,6 +18,7 @@ from reliability_assets.resources.redaction import (
     redacted_logger,
     register,
     register_env,
+    with_secrets_pinned,
 )
 from reliability_assets.resources.store import ReliabilityStore
 
@@ -41,6 +42,24 @@ def test_environment_secrets_by_name_and_by_registration(monkeypatch: pytest.Mon
     assert "custom-secret-value" in redact_text("custom-secret-value")  # not a secret-looking name
     register_env("MY_CUSTOM_THING")
     assert redact_text("custom-secret-value") == MASK
+
+
+def test_a_pinned_call_sees_what_is_registered_during_it_and_the_next_call_the_new_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PINNED_TEST_API_KEY", "env-secret-before-the-call")
+
+    @with_secrets_pinned
+    def one_request() -> tuple[str, str]:
+        before = redact_text("a env-secret-before-the-call b registered-mid-call-42")
+        register("registered-mid-call-42")  # a resource's key registered inside the call
+        return before, redact_text("a env-secret-before-the-call b registered-mid-call-42")
+
+    before, after = one_request()
+    assert before == f"a {MASK} b registered-mid-call-42"
+    assert after == f"a {MASK} b {MASK}"
+    monkeypatch.setenv("PINNED_TEST_TOKEN", "exported-after-the-call")  # the pin ended with the call
+    assert redact_text("exported-after-the-call") == MASK
 
 
 def test_url_quoted_forms_and_url_passwords(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -166,7 +166,8 @@ def call_endpoint(
             waited += wait
             wait = limiter.try_acquire(tokens)
 
-    wait_for_limiter()
+    # The breaker first: a refused call must not spend a rate-limit token (a store transaction, and a
+    # slot another process could use) on a request that will never be sent.
     if breaker is not None:
         permission = breaker.acquire(lease_s=deadline.remaining() + LEASE_MARGIN_S)
         if permission.transition:
@@ -179,8 +180,7 @@ def call_endpoint(
     retried_after: str | None = None  # the failure class the current attempt retries
     try:
         while True:
-            if attempts:
-                wait_for_limiter()
+            wait_for_limiter()
             if deadline.remaining() < MIN_ATTEMPT_S:
                 raise fail(Decision(CallAction.failover, "deadline reached"), "deadline")
             if history is not None and not probing:

@@ -201,3 +201,25 @@ def test_under_contention_no_window_gets_more_than_the_pace(store_url, uid) -> N
     busiest = max(sum(1 for t in times if start <= t < start + 2.0) for start in times)
     assert busiest <= rate + 2 * rate + 2  # a full bucket plus two seconds of refill, and rounding
     assert len(times) >= 2 * rate  # and it did grant at the pace
+
+
+def test_a_call_the_open_breaker_refuses_spends_no_rate_limit_token(store_url, uid) -> None:
+    from reliability_assets.resources.resilience import Deadline, EndpointFailed, call_endpoint
+
+    store = ReliabilityStore(store_url)
+    breaker = CircuitBreaker(store, f"{uid}down", FAST)
+    breaker.open_for(60, "down")
+    limiter = RateLimiter(store, f"{uid}down", requests_per_minute=120)  # a bucket of one request
+    sent = []
+    for _ in range(5):
+        with pytest.raises(EndpointFailed, match="breaker open"):
+            call_endpoint(
+                sent.append,
+                endpoint="down",
+                deadline=Deadline(5),
+                timeout_s=1,
+                breaker=breaker,
+                limiter=limiter,
+            )
+    assert sent == []
+    assert limiter.try_acquire() == 0.0  # the one token is still there for a call that will be sent
