@@ -91,7 +91,12 @@ API_CHAOS = (*API_FAULTS, *API_TEST_FAULTS)
 
 
 class PullFailed(RedactedMessage, RuntimeError):
-    """The API could not deliver a complete pull and there is no snapshot to fall back on."""
+    """The API could not deliver a complete pull and there is no snapshot to fall back on. ``retryable``
+    is False when the API refused the request itself (a 4xx such as 401, 403 or 404): running the step
+    again would be refused the same way, so a step's RetryPolicy should not
+    (``Failure(allow_retries=False)``)."""
+
+    retryable: bool = True
 
 
 class Pull(BaseModel):
@@ -225,7 +230,12 @@ class ResilientAPI(ResilientResource):
             attempts.extend(a.as_dict() for a in failure.attempts)
             reason = f"pull of {path} incomplete: {failure.decision.reason}"
             log.warning(f"{reason}; serving the last snapshot of {name}")
-            return self.from_snapshot(name, schema=schema, reason=reason, attempts=attempts)
+            try:
+                return self.from_snapshot(name, schema=schema, reason=reason, attempts=attempts)
+            except PullFailed as missing:
+                status = failure.decision.status
+                missing.retryable = status is None or not (400 <= status < 500) or status in (408, 409, 429)
+                raise
         valid, rejected = validate_records(raw, schema)
         from reliability_assets.resources.store import quarantine_records
 

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from dagster import DagsterEventType
 
 from reliability_assets.incidents import IncidentLog
 from reliability_assets.reference.data_api import DataAPI
@@ -97,7 +98,7 @@ def _answer(body: dict[str, Any]) -> str:
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("secrets") / "dagster_home"
     home.mkdir()
-    with DataAPI() as api, FakeOpenAI() as llm:
+    with DataAPI(size=1_000) as api, FakeOpenAI() as llm:  # small data: the secrets, not the rows, matter
         llm.set_default(
             PRIMARY, Fault.status(500, message=f"bad key {KEY}", code_=f"err_{KEY}", headers={"x-k": KEY})
         )
@@ -132,6 +133,8 @@ def test_a_failed_and_a_full_run_leave_no_secret_anywhere(deployment: dict[str, 
     proxy.refuse = True
     failed = live.ui.launch("reference_pipeline", run_config=IN_PROCESS)
     assert live.ui.wait(failed, timeout_s=300)["status"] == "FAILURE"
+    with live.instance() as instance:  # refused, not down: the steps' RetryPolicy must not run them again
+        assert instance.all_logs(failed, of_type=DagsterEventType.STEP_UP_FOR_RETRY) == []
     proxy.refuse = False
     full = live.ui.launch("reference_pipeline", run_config=IN_PROCESS)
     assert live.ui.wait(full, timeout_s=420)["status"] == "SUCCESS"

@@ -101,8 +101,9 @@ def _closed_port() -> int:
 
 def test_connection_refused_falls_back_and_no_snapshot_is_a_clear_error(data_api, tmp_path) -> None:
     dead = f"http://127.0.0.1:{_closed_port()}"
-    with pytest.raises(PullFailed, match="no snapshot of customers yet"):
+    with pytest.raises(PullFailed, match="no snapshot of customers yet") as down:
         pull_customers(make_api(dead, tmp_path))
+    assert down.value.retryable  # an API that is down may be up for the step's next attempt
     pull_customers(make_api(data_api.base_url, tmp_path)).commit()  # a good, committed pull: a snapshot
     pull = pull_customers(make_api(dead, tmp_path))
     assert pull.degraded and "ConnectError" in pull.reason
@@ -237,3 +238,26 @@ def test_raw_assets_in_api_mode_show_each_path_in_dagster(data_api, tmp_path) ->
         )
         late = check_results(stale)["customers:served_live"]
         assert late.severity.value == "ERROR" and "30.0 h old, past the 1 day, 2:00:00" in late.description
+
+
+def test_a_refused_token_with_no_snapshot_is_not_worth_a_retry(tmp_path) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Refuses(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(PullFailed, match="credentials refused") as refused:
+            pull_customers(make_api(f"http://127.0.0.1:{server.server_address[1]}", tmp_path))
+    finally:
+        server.shutdown()
+    assert refused.value.retryable is False  # the step's RetryPolicy would be refused the same way

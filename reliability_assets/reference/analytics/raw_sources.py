@@ -161,14 +161,23 @@ class ApiSource(RawSource):
         path = self.customers_path if table == "customers" else self.orders_path
         pagination: Literal["cursor", "page"] = "cursor" if table == "customers" else "page"
         schema = RECORDS[table]
-        pull = self.api.pull(
-            path,
-            schema=schema,
-            name=table,
-            pagination=pagination,
-            chaos=chaos,
-            max_quarantined_share=MAX_QUARANTINED_SHARE,
-        )
+        try:
+            pull = self.api.pull(
+                path,
+                schema=schema,
+                name=table,
+                pagination=pagination,
+                chaos=chaos,
+                max_quarantined_share=MAX_QUARANTINED_SHARE,
+            )
+        except PullFailed as refused:
+            if refused.retryable:
+                raise
+            # Refused, not down (credentials, a wrong path): retries would be refused the same way.
+            raise Failure(
+                description=redact_text(f"{refused}. Not retried: fix RELIABILITY_API_TOKEN or the API URL"),
+                allow_retries=False,
+            ) from refused
         try:
             frame = build_frame(pull.records, schema)
         except FRAME_ERRORS as error:
