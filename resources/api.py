@@ -44,7 +44,7 @@ from reliability_assets.resources.resilience import (
     RateLimiter,
     call_endpoint,
 )
-from reliability_assets.resources.resilience.classify import MalformedResponse
+from reliability_assets.resources.resilience.classify import MalformedResponse, refused
 from reliability_assets.resources.resilience.retry import Reply
 from reliability_assets.resources.snapshots import SnapshotStore
 
@@ -233,8 +233,7 @@ class ResilientAPI(ResilientResource):
             try:
                 return self.from_snapshot(name, schema=schema, reason=reason, attempts=attempts)
             except PullFailed as missing:
-                status = failure.decision.status
-                missing.retryable = status is None or not (400 <= status < 500) or status in (408, 409, 429)
+                missing.retryable = not refused(failure.decision)
                 raise
         valid, rejected = validate_records(raw, schema)
         from reliability_assets.resources.store import quarantine_records

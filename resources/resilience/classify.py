@@ -142,6 +142,12 @@ def failure_class(decision: Decision) -> str:
     return next((name for name in ("timeout", "connection", "malformed") if name in reason), "other")
 
 
+def refused(decision: Decision) -> bool:
+    """The endpoint refused the request itself (a 4xx this classifier does not retry: credentials, not
+    found, rejected): asking again, now or in a later attempt of the step, gets the same answer."""
+    return failure_class(decision) == "4xx" and decision.action is not CallAction.retry
+
+
 def classify(error: BaseException) -> Decision:
     """Any exception from a provider call (openai SDK, httpx, our own checks) -> its Decision."""
     if isinstance(error, ReliabilityError):
